@@ -1,0 +1,202 @@
+// Hazardous areas (SHA / CHA): the original polygon as recorded, and the remaining polygon
+// and working status derived from land release (records/hazardousAreaStatus.ts).
+import type { Knex } from 'knex';
+import { FieldProblem, conflict } from '../server/problem';
+import {
+  CollectionDefinition, FilterDefinition, LockedRecord, WriteContext, commonColumns, commonProperties, enumFilter, textFilter,
+} from './collection';
+import type { FeatureInput } from './featureInput';
+import { refreshHazardousArea } from './hazardousAreaStatus';
+import { HAZARD_TYPES, compileValidator, hazardousAreaSchema } from './schemas';
+import { stageGeometries } from './stageGeometry';
+import { checkLocalRefs, throwConflictsOrProblems } from './writeSupport';
+
+const validateProperties = compileValidator(hazardousAreaSchema);
+const STATUS_HISTORY = `(SELECT json_agg(json_build_object('from', c.from_status, 'to', c.to_status, 'reason', c.reason,
+    'date', c.status_date, 'comment', c.comment, 'by', c.changed_by, 'at', c.changed_at) ORDER BY c.id)
+  FROM hazardous_area_status_change c WHERE c.hazardous_area_id = visible_hazardous_area.id) AS status_history`;
+const CHUNK = 5000;
+
+const hazardTypeFilter: FilterDefinition = {
+  name: 'hazardType',
+  description: 'Only areas that hold this hazard type (among others).',
+  schema: { type: 'string', enum: HAZARD_TYPES },
+  apply: (query, value) => { query.whereRaw('? = ANY(hazard_types)', [value]); },
+};
+
+function columnsOf(properties: Record<string, any>) {
+  return {
+    local_ref: properties.localRef,
+    name: properties.name ?? {},
+    classification: properties.classification,
+    hazard_types: properties.hazardTypes,
+    evidence: properties.evidence ?? [],
+    estimated_device_count: properties.estimatedDeviceCount ?? null,
+    marking: properties.marking ?? 'none',
+    priority: properties.priority ?? 'medium',
+    information_date: properties.informationDate,
+  };
+}
+
+/** Exact duplicates of a polygon, within the import or against the agency's active areas. */
+async function duplicatePolygons(trx: Knex.Transaction, owner: string, bulk: boolean, excludeId?: string): Promise<FieldProblem[]> {
+  const problems: FieldProblem[] = [];
+  const where = (idx: number) => (bulk ? { feature: idx } : {});
+  const within = await trx.raw(`
+    SELECT array_agg(idx ORDER BY idx) AS indexes FROM staged_geometry
+    GROUP BY md5(ST_AsEWKB(ST_Normalize(ST_Multi(geom)))) HAVING count(*) > 1`);
+  for (const { indexes } of within.rows) {
+    for (const idx of indexes.slice(1)) {
+      problems.push({ ...where(idx), field: '/geometry', reason: `duplicates the polygon of feature ${indexes[0]} in this import` });
+    }
+  }
+  const existing = await trx.raw(
+    `SELECT s.idx, h.id, h.local_ref FROM staged_geometry s
+     JOIN hazardous_area h ON h.owner_agency = ? AND h.retired_at IS NULL AND h.original_geom && s.geom
+       AND h.id IS DISTINCT FROM ?::uuid AND ST_Equals(h.original_geom, ST_Multi(s.geom))
+     ORDER BY s.idx`,
+    [owner, excludeId ?? null],
+  );
+  for (const row of existing.rows) {
+    problems.push({ ...where(row.idx), field: '/geometry', reason: `duplicates the polygon of hazardous area ${row.local_ref} (${row.id})` });
+  }
+  return problems;
+}
+
+async function create(context: WriteContext, inputs: FeatureInput[], bulk: boolean): Promise<string[]> {
+  const { trx, viewer, actor } = context;
+  const problems = await checkLocalRefs(trx, 'hazardous_area', viewer.agency, inputs, bulk);
+  problems.push(...(await stageGeometries(trx, inputs, bulk)));
+  if (problems.length === 0) problems.push(...(await duplicatePolygons(trx, viewer.agency, bulk)));
+  throwConflictsOrProblems(problems, bulk, inputs.length);
+
+  const ids: string[] = [];
+  for (let start = 0; start < inputs.length; start += CHUNK) {
+    const rows = inputs.slice(start, start + CHUNK).map((input) => ({ idx: input.index, ...columnsOf(input.properties) }));
+    const inserted = await trx.raw(
+      `WITH inserted AS (
+         INSERT INTO hazardous_area (owner_agency, local_ref, name, classification, hazard_types, evidence,
+           estimated_device_count, marking, priority, information_date, original_geom, remaining_geom,
+           original_area_m2, remaining_area_m2, input_crs, input_geometry, created_by, updated_by)
+         SELECT ?, p.local_ref, p.name, p.classification, p.hazard_types, p.evidence, p.estimated_device_count,
+           p.marking, p.priority, p.information_date, g.geom, g.geom, g.m2, g.m2, g.srid, g.input, ?, ?
+         FROM json_to_recordset(?::json) AS p(idx integer, local_ref text, name jsonb, classification text,
+           hazard_types text[], evidence jsonb, estimated_device_count integer, marking text, priority text,
+           information_date date)
+         JOIN LATERAL (SELECT s.srid, s.input, ST_Multi(s.geom) AS geom, ST_Area(s.geom::geography) AS m2
+                       FROM staged_geometry s WHERE s.idx = p.idx) AS g ON true
+         ORDER BY p.idx
+         RETURNING id, local_ref, information_date
+       ), history AS (
+         INSERT INTO hazardous_area_status_change (hazardous_area_id, from_status, to_status, reason, status_date, changed_by)
+         SELECT id, NULL, 'open', 'recorded', information_date, ? FROM inserted
+       )
+       SELECT id, local_ref FROM inserted`,
+      [viewer.agency, actor, actor, JSON.stringify(rows), actor],
+    );
+    const idByRef = new Map<string, string>(inserted.rows.map((row: { id: string; local_ref: string }) => [row.local_ref, row.id]));
+    for (const row of rows) ids.push(idByRef.get(row.local_ref)!);
+  }
+  return ids;
+}
+
+async function replace(context: WriteContext, current: LockedRecord, input: FeatureInput): Promise<void> {
+  const { trx, actor } = context;
+  const problems = await checkLocalRefs(trx, 'hazardous_area', current.owner_agency, [input], false, current.id);
+  const existing = await trx('hazardous_area').select('information_date').where('id', current.id).first();
+  if (input.properties.informationDate < existing.information_date) {
+    throw conflict(
+      `informationDate ${input.properties.informationDate} is older than the record's current date of information ${existing.information_date}; an older form does not change the record`,
+      [{ field: '/properties/informationDate', reason: `must not be older than ${existing.information_date}` }],
+    );
+  }
+  if (input.geometry) {
+    problems.push(...(await stageGeometries(trx, [input], false)));
+    if (problems.length === 0) problems.push(...(await duplicatePolygons(trx, current.owner_agency, false, current.id)));
+  }
+  throwConflictsOrProblems(problems, false, 1);
+
+  const columns = columnsOf(input.properties);
+  await trx('hazardous_area').where('id', current.id).update({
+    ...columns,
+    name: JSON.stringify(columns.name),
+    evidence: JSON.stringify(columns.evidence),
+    version: trx.raw('version + 1'),
+    updated_by: actor,
+    updated_at: trx.fn.now(),
+  });
+  if (input.geometry) {
+    await trx.raw(
+      `UPDATE hazardous_area h SET original_geom = ST_Multi(s.geom), original_area_m2 = ST_Area(s.geom::geography),
+         input_crs = s.srid, input_geometry = s.input
+       FROM staged_geometry s WHERE h.id = ? AND s.idx = 0`,
+      [current.id],
+    );
+    await refreshHazardousArea(trx, current.id, {
+      reason: 'hazardous area polygon revised', date: input.properties.informationDate, actor, bumpVersion: false,
+    });
+  }
+}
+
+async function retire(context: WriteContext, current: LockedRecord, reason: string): Promise<void> {
+  await context.trx('hazardous_area').where('id', current.id).update({
+    retired_at: context.trx.fn.now(), retired_by: context.actor, retired_reason: reason,
+    version: context.trx.raw('version + 1'), updated_by: context.actor, updated_at: context.trx.fn.now(),
+  });
+}
+
+export const hazardousAreas: CollectionDefinition = {
+  id: 'hazardous-areas',
+  title: 'Hazardous areas',
+  description: 'Suspected (SHA) and confirmed (CHA) hazardous areas. The geometry is the original polygon; remainingGeometry is what is left after land release.',
+  recordName: 'hazardous area',
+  table: 'hazardous_area',
+  view: 'visible_hazardous_area',
+  geometryColumn: 'original_geom',
+  temporalColumn: 'information_date',
+  temporalProperty: 'informationDate',
+  columns: (detail) => [
+    ...commonColumns, 'name', 'classification', 'status', 'hazard_types', 'evidence', 'estimated_device_count', 'marking',
+    'priority', 'information_date', 'original_area_m2', 'remaining_area_m2', 'released_area_m2',
+    'ST_AsGeoJSON(original_geom, 9)::json AS geometry',
+    'ST_AsGeoJSON(remaining_geom, 9)::json AS remaining_geometry',
+    ...(detail ? ['input_geometry', STATUS_HISTORY] : []),
+  ],
+  filters: [
+    enumFilter('classification', 'classification', ['SHA', 'CHA'], 'SHA (suspected) or CHA (confirmed).'),
+    enumFilter('status', 'status', ['open', 'worked-on', 'closed'], 'Working status.'),
+    hazardTypeFilter,
+    enumFilter('priority', 'priority', ['high', 'medium', 'low'], 'Priority.'),
+    enumFilter('marking', 'marking', ['none', 'partial', 'full'], 'Marking on the ground.'),
+    textFilter('ownerAgency', 'owner_agency', 'Owner agency code, e.g. ANAMA.'),
+    textFilter('localRef', 'local_ref', "The owner agency's own reference."),
+  ],
+  toFeature: (row, detail) => ({
+    type: 'Feature',
+    id: row.id,
+    geometry: row.geometry,
+    properties: {
+      ...commonProperties(row, detail),
+      name: row.name,
+      classification: row.classification,
+      status: row.status,
+      hazardTypes: row.hazard_types,
+      evidence: row.evidence,
+      estimatedDeviceCount: row.estimated_device_count,
+      marking: row.marking,
+      priority: row.priority,
+      informationDate: row.information_date,
+      originalAreaM2: row.original_area_m2,
+      remainingAreaM2: row.remaining_area_m2,
+      releasedAreaM2: row.released_area_m2,
+      remainingGeometry: row.remaining_geometry,
+      ...(row.status_history ? { statusHistory: row.status_history } : {}),
+    },
+  }),
+  propertySchema: hazardousAreaSchema,
+  inputRules: (maxVertexGapM) => ({ validateProperties, geometryTypes: ['Polygon', 'MultiPolygon'], maxVertexGapM }),
+  create,
+  replace,
+  retire,
+};
+

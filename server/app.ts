@@ -1,0 +1,45 @@
+// Assembles the HTTP layer. The core (records/, db/, geo/) knows nothing of express.
+import { randomUUID } from 'node:crypto';
+import express, { Express } from 'express';
+import type { Knex } from 'knex';
+import pinoHttp from 'pino-http';
+import { AgencyKeyStore } from './auth/keys';
+import { identify } from './auth/middleware';
+import type { Config } from './config';
+import { logger } from './logger';
+import { Problem, problemHandler } from './problem';
+import { informantRoutes } from './routes/informants';
+import { itemRoutes } from './routes/items';
+import { ogcCoreRoutes } from './routes/ogcCore';
+import { operationsRoutes } from './routes/operations';
+
+export interface AppDependencies {
+  db: Knex;
+  config: Config;
+  keys?: AgencyKeyStore;
+}
+
+export function createApp({ db, config, keys = new AgencyKeyStore(db) }: AppDependencies): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', true);
+  app.use(pinoHttp({
+    logger,
+    genReqId: (req, res) => {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+      res.setHeader('X-Request-Id', id);
+      return id;
+    },
+    autoLogging: { ignore: (req) => req.url === '/health' },
+    serializers: { req: (req) => ({ id: req.id, method: req.method, url: req.url }) },
+  }));
+  app.use(operationsRoutes(db));
+  app.use(identify(keys));
+  app.use(ogcCoreRoutes(db, config));
+  app.use(itemRoutes(db, config));
+  app.use(informantRoutes(db, config));
+  app.use((req, _res, next) => next(new Problem(404, 'Not found', `no route for ${req.method} ${req.path}`)));
+  app.use(problemHandler);
+  return app;
+}

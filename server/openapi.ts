@@ -1,0 +1,102 @@
+// The OpenAPI 3 document (QGIS needs one behind the landing page's service-desc link). It is
+// built from the collection definitions, so every filter and schema it declares is the one
+// the routes apply.
+import { collections } from '../records';
+import { informantSchema } from '../records/schemas';
+import { reopeningSchema } from '../records/reopen';
+
+const problem = { description: 'Problem details (RFC 7807)', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+const featureIdParam = { name: 'featureId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+const ifMatch = { name: 'If-Match', in: 'header', required: true, description: 'ETag of the version being edited', schema: { type: 'string' } };
+const contentCrs = { name: 'Content-Crs', in: 'header', required: false, description: 'CRS of the geometry sent, e.g. <http://www.opengis.net/def/crs/EPSG/0/32638>; default CRS84', schema: { type: 'string' } };
+const errors = { 400: problem, 401: problem, 403: problem, 404: problem, 409: problem, 412: problem, 422: problem, 428: problem };
+
+export function openApiDocument(serverUrl: string) {
+  const paths: Record<string, unknown> = {
+    '/': { get: { summary: 'Landing page', operationId: 'getLandingPage', tags: ['Capabilities'], responses: { 200: { description: 'Links to the API' } } } },
+    '/conformance': { get: { summary: 'Conformance classes', operationId: 'getConformance', tags: ['Capabilities'], responses: { 200: { description: 'Conformance classes' } } } },
+    '/collections': { get: { summary: 'Collections', operationId: 'getCollections', tags: ['Capabilities'], responses: { 200: { description: 'The record kinds' } } } },
+    '/informants': {
+      get: { summary: "Codes of the agency's informants (editors only)", tags: ['Informants'], security: [{ bearer: [] }], responses: { 200: { description: 'Codes' }, 401: problem, 403: problem } },
+      post: {
+        summary: 'Register an informant (identity stays with the agency)', tags: ['Informants'], security: [{ bearer: [] }],
+        requestBody: { required: true, content: { 'application/json': { schema: informantSchema } } },
+        responses: { 201: { description: 'Registered' }, 401: problem, 403: problem, 409: problem, 422: problem },
+      },
+    },
+    '/informants/{informantId}': {
+      get: { summary: "An informant's identity (owner agency's editors only)", tags: ['Informants'], security: [{ bearer: [] }], parameters: [{ name: 'informantId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }], responses: { 200: { description: 'Identity' }, 401: problem, 403: problem, 404: problem } },
+    },
+    '/health': { get: { summary: 'Liveness', tags: ['Operations'], responses: { 200: { description: 'Alive' } } } },
+    '/ready': { get: { summary: 'Readiness (database reachable, schema current)', tags: ['Operations'], responses: { 200: { description: 'Ready' }, 503: problem } } },
+  };
+  for (const collection of collections) {
+    const base = `/collections/${collection.id}`;
+    const featureSchema = {
+      type: 'object', required: ['type', 'properties'],
+      properties: { type: { const: 'Feature' }, geometry: { type: ['object', 'null'] }, properties: collection.propertySchema },
+    };
+    paths[base] = { get: { summary: `${collection.title}: metadata and extent`, operationId: `describe-${collection.id}`, tags: [collection.title], responses: { 200: { description: 'Collection' }, 404: problem } } };
+    paths[`${base}/items`] = {
+      get: {
+        summary: `${collection.title}: features`,
+        operationId: `get-${collection.id}`,
+        tags: [collection.title],
+        security: [{ bearer: [] }],
+        parameters: [
+          { name: 'bbox', in: 'query', style: 'form', explode: false, schema: { type: 'array', minItems: 4, maxItems: 6, items: { type: 'number' } }, description: 'minLon,minLat,maxLon,maxLat in CRS84' },
+          { name: 'datetime', in: 'query', schema: { type: 'string' }, description: `Instant or interval (.. for open) on ${collection.temporalProperty}` },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 100 } },
+          { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
+          ...collection.filters.map((filter) => ({ name: filter.name, in: 'query', required: false, description: filter.description, schema: filter.schema })),
+        ],
+        responses: { 200: { description: 'GeoJSON FeatureCollection', content: { 'application/geo+json': {} } }, 400: problem, 401: problem },
+      },
+      post: {
+        summary: `${collection.title}: create one feature, or bulk-import a FeatureCollection (all or nothing)`,
+        operationId: `create-${collection.id}`,
+        tags: [collection.title],
+        security: [{ bearer: [] }],
+        parameters: [contentCrs],
+        requestBody: { required: true, content: { 'application/geo+json': { schema: { oneOf: [featureSchema, { type: 'object', properties: { type: { const: 'FeatureCollection' }, features: { type: 'array', items: featureSchema } } }] } } } },
+        responses: { 201: { description: 'Created (Location and ETag for one feature; ids for an import)' }, ...errors },
+      },
+    };
+    paths[`${base}/items/{featureId}`] = {
+      get: { summary: `${collection.title}: one feature`, operationId: `get-one-${collection.id}`, tags: [collection.title], security: [{ bearer: [] }], parameters: [featureIdParam], responses: { 200: { description: 'Feature, with ETag' }, 404: problem, 410: problem } },
+      put: { summary: 'Replace', tags: [collection.title], security: [{ bearer: [] }], parameters: [featureIdParam, ifMatch, contentCrs], requestBody: { required: true, content: { 'application/geo+json': { schema: featureSchema } } }, responses: { 200: { description: 'Replaced' }, ...errors } },
+      patch: { summary: 'Update with a JSON merge patch (RFC 7396)', tags: [collection.title], security: [{ bearer: [] }], parameters: [featureIdParam, ifMatch, contentCrs], requestBody: { required: true, content: { 'application/merge-patch+json': { schema: { type: 'object' } } } }, responses: { 200: { description: 'Updated' }, ...errors } },
+      delete: { summary: 'Retire with a reason (nothing is erased)', tags: [collection.title], security: [{ bearer: [] }], parameters: [featureIdParam, ifMatch, { name: 'reason', in: 'query', required: true, schema: { type: 'string' } }], responses: { 204: { description: 'Retired' }, ...errors } },
+    };
+  }
+  paths['/collections/hazardous-areas/items/{featureId}/reopen'] = {
+    post: {
+      summary: 'Reopen a closed hazardous area (residual contamination found)', tags: ['Hazardous areas'], security: [{ bearer: [] }],
+      parameters: [featureIdParam, ifMatch, contentCrs],
+      requestBody: { required: true, content: { 'application/json': { schema: reopeningSchema } } },
+      responses: { 200: { description: 'Reopened' }, ...errors },
+    },
+  };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Shared minefield-record service',
+      version: '0.1.0',
+      description: 'Hazardous areas, land release, minefield records and oral testimony, shared between mine action agencies. OGC API - Features Part 1 (core, GeoJSON) with Part 4 (draft) writes. Record fields: docs/records.md.',
+    },
+    servers: [{ url: serverUrl }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (RS256/ES256, issuer = agency code)' } },
+      schemas: {
+        Problem: {
+          type: 'object',
+          properties: {
+            type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, instance: { type: 'string' },
+            errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, reason: { type: 'string' }, feature: { type: 'integer' } } } },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,278 @@
+// OGC API - Features items: Part 1 reads, Part 4 (draft) writes, bulk import.
+// Route → collection definition → SQL with bound parameters → pool, as in pg_tileserv.
+import express, { Request, Response, Router } from 'express';
+import type { Feature } from 'geojson';
+import type { Knex } from 'knex';
+import { withViewer } from '../../db/viewerTransaction';
+import type { CollectionDefinition, LockedRecord, WriteContext } from '../../records/collection';
+import { FeatureInput, readFeatures, declaredCrs } from '../../records/featureInput';
+import { reopenHazardousArea } from '../../records/reopen';
+import { collectionById } from '../../records';
+import { ItemsQuery, getFeatureRow, listFeatures } from '../../records/query';
+import { rejectIfAny } from '../../records/writeSupport';
+import { SERVER_FIELDS } from '../../records/schemas';
+import { checkGeometry } from '../../geo/checkGeometry';
+import { parseCrs } from '../../geo/crs';
+import { editorOf, requireViewer } from '../auth/middleware';
+import { actorOf, Viewer } from '../auth/viewer';
+import type { Config } from '../config';
+import { etagOf, requireIfMatch } from '../etag';
+import { GEOJSON, baseUrl } from '../links';
+import { FieldProblem, Problem, badRequest, conflict, forbidden, notFound } from '../problem';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DATE = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/;
+
+function collectionOf(req: Request): CollectionDefinition {
+  const collection = collectionById.get(req.params.collectionId as string);
+  if (!collection) throw notFound(`no collection "${req.params.collectionId}"; see /collections`);
+  return collection;
+}
+
+function featureIdOf(req: Request): string {
+  const id = req.params.featureId as string;
+  if (!UUID.test(id)) throw notFound(`no feature "${id}"`);
+  return id;
+}
+
+function parseItemsQuery(req: Request, collection: CollectionDefinition, config: Config): ItemsQuery {
+  const allowed = new Set(['bbox', 'datetime', 'limit', 'offset', 'f', ...collection.filters.map((filter) => filter.name)]);
+  const problems: FieldProblem[] = [];
+  for (const name of Object.keys(req.query)) {
+    if (!allowed.has(name)) problems.push({ field: name, reason: `is not a parameter of this collection; accepted: ${[...allowed].join(', ')}` });
+  }
+  const single = (name: string): string | undefined => {
+    const value = req.query[name];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string') { problems.push({ field: name, reason: 'must be given once' }); return undefined; }
+    return value;
+  };
+  const query: ItemsQuery = { filters: [], limit: 100, offset: 0 };
+  const limit = single('limit');
+  if (limit !== undefined) {
+    const value = Number(limit);
+    if (!Number.isInteger(value) || value < 1) problems.push({ field: 'limit', reason: 'must be a positive integer' });
+    else query.limit = Math.min(value, config.maxItemsLimit);
+  }
+  const offset = single('offset');
+  if (offset !== undefined) {
+    const value = Number(offset);
+    if (!Number.isInteger(value) || value < 0) problems.push({ field: 'offset', reason: 'must be a non-negative integer' });
+    else query.offset = value;
+  }
+  const bbox = single('bbox');
+  if (bbox !== undefined) {
+    const numbers = bbox.split(',').map(Number);
+    if (!(numbers.length === 4 || numbers.length === 6) || numbers.some((n) => !Number.isFinite(n))) {
+      problems.push({ field: 'bbox', reason: 'must be minLon,minLat,maxLon,maxLat (CRS84)' });
+    } else {
+      const [minX, minY, maxX, maxY] = numbers.length === 4 ? numbers : [numbers[0], numbers[1], numbers[3], numbers[4]];
+      if (minY > maxY) problems.push({ field: 'bbox', reason: 'minimum latitude is above maximum latitude' });
+      else if (minX > maxX) problems.push({ field: 'bbox', reason: 'boxes crossing the antimeridian are not supported' });
+      else query.bbox = [minX, minY, maxX, maxY];
+    }
+  }
+  const datetime = single('datetime');
+  if (datetime !== undefined) {
+    const [from, to, extra] = datetime.split('/');
+    const bound = (value: string | undefined) => (value === undefined || value === '' || value === '..' ? undefined : value);
+    const parts = to === undefined ? [from, from] : [bound(from), bound(to)];
+    if (extra !== undefined || parts.some((part) => part !== undefined && !DATE.test(part))) {
+      problems.push({ field: 'datetime', reason: 'must be an RFC 3339 date or time, or an interval start/end with .. for an open end' });
+    } else {
+      query.datetime = { from: parts[0], to: parts[1] };
+    }
+  }
+  for (const filter of collection.filters) {
+    const value = single(filter.name);
+    if (value === undefined) continue;
+    const allowedValues = (filter.schema as { enum?: readonly string[] }).enum;
+    const format = (filter.schema as { format?: string }).format;
+    if (allowedValues && !allowedValues.includes(value)) problems.push({ field: filter.name, reason: `must be one of ${allowedValues.join(', ')}` });
+    else if (format === 'uuid' && !UUID.test(value)) problems.push({ field: filter.name, reason: 'must be a UUID' });
+    else query.filters.push({ name: filter.name, value });
+  }
+  if (problems.length) throw badRequest(`${problems.length} invalid query parameter${problems.length > 1 ? 's' : ''}: ${problems.map((p) => `${p.field} ${p.reason}`).join('; ')}`, problems);
+  return query;
+}
+
+function pageLinks(req: Request, config: Config, collection: CollectionDefinition, query: ItemsQuery, returned: number, matched: number) {
+  const base = `${baseUrl(req, config)}/collections/${collection.id}/items`;
+  const withOffset = (offset: number) => {
+    const params = new URLSearchParams(req.query as Record<string, string>);
+    params.set('offset', String(offset));
+    params.set('limit', String(query.limit));
+    return `${base}?${params}`;
+  };
+  const links = [
+    { href: withOffset(query.offset), rel: 'self', type: GEOJSON, title: 'this page' },
+    { href: `${baseUrl(req, config)}/collections/${collection.id}`, rel: 'collection', type: 'application/json', title: collection.title },
+  ];
+  if (query.offset + returned < matched) links.push({ href: withOffset(query.offset + query.limit), rel: 'next', type: GEOJSON, title: 'next page' });
+  if (query.offset > 0) links.push({ href: withOffset(Math.max(0, query.offset - query.limit)), rel: 'prev', type: GEOJSON, title: 'previous page' });
+  return links;
+}
+
+/** Locks the record for the rest of the transaction after checking who may write it and which version they saw. */
+async function lockForWrite(trx: Knex.Transaction, req: Request, collection: CollectionDefinition, id: string, viewer: Viewer, checkVersion = true): Promise<LockedRecord> {
+  const visible = await trx(collection.view).select('owner_agency').where('id', id).first();
+  if (!visible) throw notFound(`no ${collection.recordName} ${id} is visible to ${viewer.agency}`);
+  if (visible.owner_agency !== viewer.agency) {
+    throw forbidden(`this ${collection.recordName} belongs to ${visible.owner_agency}; only its owner agency edits it`);
+  }
+  const record: LockedRecord = await trx(collection.table).select('id', 'owner_agency', 'version', 'retired_at').where('id', id).forUpdate().first();
+  if (record.retired_at) throw conflict(`this ${collection.recordName} was retired at ${new Date(record.retired_at).toISOString()} and can no longer change`);
+  if (checkVersion) requireIfMatch(req, record.version);
+  return record;
+}
+
+async function sendFeature(res: Response, trx: Knex.Transaction, collection: CollectionDefinition, id: string, status = 200) {
+  const row = await getFeatureRow(trx, collection, id);
+  res.status(status).set('ETag', etagOf(row.version)).type(GEOJSON).send(JSON.stringify(collection.toFeature(row, true)));
+}
+
+/** RFC 7396 JSON merge patch. */
+function mergePatch(target: any, patch: any): any {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const result = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
+
+export function itemRoutes(db: Knex, config: Config): Router {
+  const router = Router();
+  const singleBody = express.json({ limit: config.bodyLimit, type: ['application/json', 'application/geo+json', 'application/merge-patch+json'] });
+  const importBody = express.json({ limit: config.importBodyLimit, type: ['application/json', 'application/geo+json'] });
+  const context = (trx: Knex.Transaction, viewer: Viewer): WriteContext => ({ trx, viewer, actor: actorOf(viewer), maxVertexGapM: config.maxVertexGapM });
+
+  router.get('/collections/:collectionId/items', requireViewer, async (req, res) => {
+    const collection = collectionOf(req);
+    const query = parseItemsQuery(req, collection, config);
+    const { features, numberMatched } = await withViewer(db, req.viewer, (trx) => listFeatures(trx, collection, query));
+    res.type(GEOJSON).send(JSON.stringify({
+      type: 'FeatureCollection',
+      timeStamp: new Date().toISOString(),
+      numberMatched,
+      numberReturned: features.length,
+      features,
+      links: pageLinks(req, config, collection, query, features.length, numberMatched),
+    }));
+  });
+
+  router.get('/collections/:collectionId/items/:featureId', requireViewer, async (req, res) => {
+    const collection = collectionOf(req);
+    const id = featureIdOf(req);
+    await withViewer(db, req.viewer, async (trx) => {
+      const row = await getFeatureRow(trx, collection, id);
+      if (!row) throw notFound(`no ${collection.recordName} ${id} is visible to ${req.viewer!.agency}`);
+      if (row.retired_at) {
+        throw new Problem(410, 'Gone', `this ${collection.recordName} was retired: ${row.retired_reason}`, {
+          retired: { at: row.retired_at, by: row.retired_by, reason: row.retired_reason },
+        });
+      }
+      const feature = collection.toFeature(row, true) as Feature & { links?: unknown };
+      feature.links = [
+        { href: `${baseUrl(req, config)}/collections/${collection.id}/items/${id}`, rel: 'self', type: GEOJSON },
+        { href: `${baseUrl(req, config)}/collections/${collection.id}`, rel: 'collection', type: 'application/json' },
+      ];
+      res.set('ETag', etagOf(row.version)).type(GEOJSON).send(JSON.stringify(feature));
+    });
+  });
+
+  router.post('/collections/:collectionId/items', importBody, async (req, res) => {
+    const collection = collectionOf(req);
+    const viewer = editorOf(req);
+    const started = Date.now();
+    const { inputs, problems, bulk } = readFeatures(req.body, req.get('content-crs'), collection.inputRules(config.maxVertexGapM));
+    rejectIfAny(problems, bulk, bulk ? req.body.features.length : 1);
+    await withViewer(db, viewer, async (trx) => {
+      const ids = await collection.create(context(trx, viewer), inputs, bulk);
+      if (!bulk) {
+        res.location(`${baseUrl(req, config)}/collections/${collection.id}/items/${ids[0]}`);
+        return sendFeature(res, trx, collection, ids[0], 201);
+      }
+      req.log?.info({ collection: collection.id, imported: ids.length, ms: Date.now() - started }, 'bulk import committed');
+      res.status(201).json({ imported: ids.length, ids, ms: Date.now() - started });
+    });
+  });
+
+  router.put('/collections/:collectionId/items/:featureId', singleBody, async (req, res) => {
+    const collection = collectionOf(req);
+    const viewer = editorOf(req);
+    const id = featureIdOf(req);
+    if (req.body?.type !== 'Feature') throw badRequest('PUT takes one GeoJSON Feature', [{ field: '/type', reason: 'must be Feature' }]);
+    const { inputs, problems } = readFeatures(req.body, req.get('content-crs'), collection.inputRules(config.maxVertexGapM));
+    await withViewer(db, viewer, async (trx) => {
+      const current = await lockForWrite(trx, req, collection, id, viewer);
+      rejectIfAny(problems, false, 1);
+      await collection.replace(context(trx, viewer), current, inputs[0]);
+      await sendFeature(res, trx, collection, id);
+    });
+  });
+
+  router.patch('/collections/:collectionId/items/:featureId', singleBody, async (req, res) => {
+    const collection = collectionOf(req);
+    const viewer = editorOf(req);
+    const id = featureIdOf(req);
+    const patch = req.body;
+    if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+      throw badRequest('PATCH takes a JSON merge patch of the Feature', [{ field: 'body', reason: 'must be an object' }]);
+    }
+    await withViewer(db, viewer, async (trx) => {
+      const current = await lockForWrite(trx, req, collection, id, viewer);
+      const row = await getFeatureRow(trx, collection, id);
+      const currentProperties = collection.toFeature(row, true).properties as Record<string, any>;
+      const properties = mergePatch(currentProperties, patch.properties ?? {});
+      const rules = collection.inputRules(config.maxVertexGapM);
+      const input: FeatureInput = { index: 0, properties: {}, geometry: null, srid: 4326 };
+      const problems: FieldProblem[] = [];
+      for (const [key, value] of Object.entries(properties)) {
+        if (!SERVER_FIELDS.includes(key)) input.properties[key] = value;
+      }
+      problems.push(...rules.validateProperties(input.properties));
+      if (patch.geometry) {
+        input.srid = declaredCrs(req.get('content-crs'), patch.crs, 'Content-Crs');
+        input.geometry = patch.geometry;
+        for (const issue of checkGeometry(patch.geometry, { srid: input.srid, allowedTypes: rules.geometryTypes, maxVertexGapM: config.maxVertexGapM })) {
+          problems.push({ field: `/geometry${issue.pointer}`, reason: issue.reason, ...(issue.location ? { location: issue.location } : {}) });
+        }
+      } else {
+        // Coordinates kept in properties (reference points) stay in the CRS they were entered in.
+        input.srid = parseCrs(currentProperties.inputCrs);
+        input.geometryUnchanged = true;
+      }
+      rejectIfAny(problems, false, 1);
+      await collection.replace(context(trx, viewer), current, input);
+      await sendFeature(res, trx, collection, id);
+    });
+  });
+
+  router.delete('/collections/:collectionId/items/:featureId', express.json({ limit: config.bodyLimit }), async (req, res) => {
+    const collection = collectionOf(req);
+    const viewer = editorOf(req);
+    const id = featureIdOf(req);
+    const reason = (typeof req.query.reason === 'string' ? req.query.reason : req.body?.reason)?.trim();
+    await withViewer(db, viewer, async (trx) => {
+      const current = await lockForWrite(trx, req, collection, id, viewer);
+      if (!reason) throw badRequest('retiring a record needs a reason (query parameter or JSON body "reason")', [{ field: 'reason', reason: 'is required' }]);
+      await collection.retire(context(trx, viewer), current, reason);
+      res.status(204).set('ETag', etagOf(current.version + 1)).end();
+    });
+  });
+
+  router.post('/collections/hazardous-areas/items/:featureId/reopen', singleBody, async (req, res) => {
+    const collection = collectionById.get('hazardous-areas')!;
+    const viewer = editorOf(req);
+    const id = featureIdOf(req);
+    await withViewer(db, viewer, async (trx) => {
+      const current = await lockForWrite(trx, req, collection, id, viewer);
+      await reopenHazardousArea(context(trx, viewer), current, req.body ?? {}, req.get('content-crs'));
+      await sendFeature(res, trx, collection, id);
+    });
+  });
+
+  return router;
+}
