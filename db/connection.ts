@@ -33,8 +33,8 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   try {
     const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (found.rowCount === 0) {
-      // Identifiers cannot be bound parameters; quote it as PostgreSQL would.
-      await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+      // Identifiers cannot be bound parameters; the driver quotes it.
+      await admin.query('CREATE DATABASE ' + admin.escapeIdentifier(name));
     }
   } finally {
     await admin.end();

@@ -10,6 +10,7 @@ import { reopenHazardousArea } from '../../records/reopen';
 import { collectionById } from '../../records';
 import { ItemsQuery, getFeatureRow, listFeatures } from '../../records/query';
 import { rejectIfAny } from '../../records/writeSupport';
+import { stageGeometries } from '../../records/stageGeometry';
 import { SERVER_FIELDS } from '../../records/schemas';
 import { checkGeometry } from '../../geo/checkGeometry';
 import { parseCrs } from '../../geo/crs';
@@ -187,6 +188,11 @@ export function itemRoutes(db: Knex, config: Config): Router {
     const viewer = editorOf(req);
     const started = Date.now();
     const { inputs, problems, bulk } = readFeatures(req.body, req.get('content-crs'), collection.inputRules(config.maxVertexGapM));
+    if (problems.length > 0 && bulk && inputs.length > 0) {
+      // Report the PostGIS-level problems of the other features too, so one round trip shows everything.
+      await withViewer(db, viewer, async (trx) => { problems.push(...(await stageGeometries(trx, inputs, bulk))); });
+      problems.sort((a, b) => (a.feature ?? 0) - (b.feature ?? 0));
+    }
     rejectIfAny(problems, bulk, bulk ? req.body.features.length : 1);
     await withViewer(db, viewer, async (trx) => {
       const ids = await collection.create(context(trx, viewer), inputs, bulk);

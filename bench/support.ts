@@ -1,0 +1,57 @@
+// Shared by the benchmarks: a fresh database, a running service and tokens for it.
+import { generateKeyPairSync } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Knex } from 'knex';
+import pg from 'pg';
+import { createApp } from '../server/app';
+import { issueToken } from '../server/auth/issueToken';
+import type { Role } from '../server/auth/viewer';
+import { loadConfig } from '../server/config';
+import { openDatabase } from '../server/start';
+
+export interface BenchService {
+  db: Knex;
+  databaseUrl: string;
+  baseUrl: string;
+  token(agency: string, role: Role): string;
+  stop(): Promise<void>;
+}
+
+export async function startBenchService(databaseName: string): Promise<BenchService> {
+  const base = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/minefield';
+  const databaseUrl = base.replace(/\/[^/]*$/, `/${databaseName}`);
+  const admin = new pg.Client({ connectionString: base.replace(/\/[^/]*$/, '/postgres') });
+  await admin.connect();
+  await admin.query('DROP DATABASE IF EXISTS ' + admin.escapeIdentifier(databaseName) + ' WITH (FORCE)');
+  await admin.query('CREATE DATABASE ' + admin.escapeIdentifier(databaseName));
+  await admin.end();
+  const config = { ...loadConfig(), databaseUrl, logLevel: 'warn' };
+  const db = await openDatabase(config, { create: true });
+  const keys = new Map<string, string>();
+  for (const agency of ['ANAMA', 'CHDE', 'GEO', 'LIAISON']) {
+    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await db('agency_key').insert({ agency_code: agency, kid: 'bench', algorithm: 'ES256', public_key: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+    keys.set(agency, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  }
+  const server: Server = await new Promise((resolve) => {
+    const listening = createApp({ db, config }).listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  return {
+    db,
+    databaseUrl,
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    token: (agency, role) => issueToken({ agency, role, privateKey: keys.get(agency)!, kid: 'bench', expiresIn: '2h' }),
+    stop: async () => {
+      await new Promise((resolve) => server.close(resolve));
+      await db.destroy();
+    },
+  };
+}
+
+export function table(rows: Record<string, string | number>[]): string {
+  const columns = Object.keys(rows[0]);
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => String(row[column]).length)));
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padStart(widths[i])).join('  ');
+  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...rows.map((row) => line(columns.map((c) => String(row[c]))))].join('\n');
+}
