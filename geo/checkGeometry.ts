@@ -56,6 +56,10 @@ function regionFor(srid: SupportedSrid): CrsRange {
   return UTM_REGION;
 }
 
+const REGIONS = new Map<SupportedSrid, CrsRange>(
+  (Object.keys(SUPPORTED_CRS).map(Number) as SupportedSrid[]).map((srid) => [srid, regionFor(srid)]),
+);
+
 // Defects reported once per ring (or line, or point) with a count of further occurrences:
 // a polygon entered with swapped axes has every vertex swapped, and 400 identical lines help
 // nobody.
@@ -100,7 +104,7 @@ export function checkGeometry(geometry: unknown, options: CheckGeometryOptions):
     srid,
     geographic,
     range: crs.validRange,
-    region: regionFor(srid),
+    region: REGIONS.get(srid)!,
     xName: geographic ? 'longitude' : 'easting',
     yName: geographic ? 'latitude' : 'northing',
     maxGapM,
