@@ -36,13 +36,10 @@ export interface CollectionDefinition {
   table: string;
   /** The access view all reads go through (db/migrations/*_visibility.ts). */
   view: string;
-  geometryColumn: string;
+  /** Column of the access view holding the date or time `datetime` filters on (null where the level hides it). */
   temporalColumn: string;
   temporalProperty: string;
-  /** Select list for reads; trusted SQL fragments, never request input. */
-  columns(detail: boolean): string[];
   filters: FilterDefinition[];
-  toFeature(row: any, detail: boolean): Feature;
   propertySchema: object;
   inputRules(maxVertexGapM: number): InputRules;
   create(context: WriteContext, inputs: FeatureInput[], bulk: boolean): Promise<string[]>;
@@ -64,23 +61,7 @@ export const textFilter = (name: string, column: string, description: string, fo
   apply: (query, value) => { query.where(column, value); },
 });
 
-/** Common read columns; the table alias is the view itself. */
-export const commonColumns = [
-  'id', 'owner_agency', 'local_ref', 'version', 'created_by', 'created_at', 'updated_by', 'updated_at',
-  'retired_at', 'retired_by', 'retired_reason', 'input_crs', 'access_level',
-];
-
-export function commonProperties(row: any, detail: boolean): Record<string, unknown> {
-  return {
-    ownerAgency: row.owner_agency,
-    localRef: row.local_ref,
-    version: row.version,
-    createdBy: row.created_by,
-    createdAt: row.created_at,
-    updatedBy: row.updated_by,
-    updatedAt: row.updated_at,
-    ...(row.retired_at ? { retired: { at: row.retired_at, by: row.retired_by, reason: row.retired_reason } } : {}),
-    inputCrs: `EPSG:${row.input_crs}`,
-    ...(detail && row.input_geometry !== undefined ? { inputGeometry: row.input_geometry } : {}),
-  };
+/** A row of an access view as a GeoJSON Feature: the view has already decided every field. */
+export function toFeature(row: { id: string; geometry: Feature['geometry']; properties: Record<string, unknown>; detail?: Record<string, unknown> | null }): Feature {
+  return { type: 'Feature', id: row.id, geometry: row.geometry, properties: { ...row.properties, ...(row.detail ?? {}) } };
 }

@@ -3,7 +3,7 @@
 import type { Knex } from 'knex';
 import { FieldProblem, conflict } from '../server/problem';
 import {
-  CollectionDefinition, FilterDefinition, LockedRecord, WriteContext, commonColumns, commonProperties, enumFilter, textFilter,
+  CollectionDefinition, FilterDefinition, LockedRecord, WriteContext, enumFilter, textFilter,
 } from './collection';
 import type { FeatureInput } from './featureInput';
 import { refreshHazardousArea } from './hazardousAreaStatus';
@@ -12,16 +12,13 @@ import { stageGeometries } from './stageGeometry';
 import { checkLocalRefs, throwConflictsOrProblems } from './writeSupport';
 
 const validateProperties = compileValidator(hazardousAreaSchema);
-const STATUS_HISTORY = `(SELECT json_agg(json_build_object('from', c.from_status, 'to', c.to_status, 'reason', c.reason,
-    'date', c.status_date, 'comment', c.comment, 'by', c.changed_by, 'at', c.changed_at) ORDER BY c.id)
-  FROM hazardous_area_status_change c WHERE c.hazardous_area_id = visible_hazardous_area.id) AS status_history`;
 const CHUNK = 5000;
 
 const hazardTypeFilter: FilterDefinition = {
   name: 'hazardType',
   description: 'Only areas that hold this hazard type (among others).',
   schema: { type: 'string', enum: HAZARD_TYPES },
-  apply: (query, value) => { query.whereRaw('? = ANY(hazard_types)', [value]); },
+  apply: (query, value) => { query.whereRaw('hazard_types @> ARRAY[?]::text[]', [value]); },
 };
 
 function columnsOf(properties: Record<string, any>) {
@@ -152,16 +149,8 @@ export const hazardousAreas: CollectionDefinition = {
   recordName: 'hazardous area',
   table: 'hazardous_area',
   view: 'visible_hazardous_area',
-  geometryColumn: 'original_geom',
   temporalColumn: 'information_date',
   temporalProperty: 'informationDate',
-  columns: (detail) => [
-    ...commonColumns, 'name', 'classification', 'status', 'hazard_types', 'evidence', 'estimated_device_count', 'marking',
-    'priority', 'information_date', 'original_area_m2', 'remaining_area_m2', 'released_area_m2',
-    'ST_AsGeoJSON(original_geom, 9)::json AS geometry',
-    'ST_AsGeoJSON(remaining_geom, 9)::json AS remaining_geometry',
-    ...(detail ? ['input_geometry', STATUS_HISTORY] : []),
-  ],
   filters: [
     enumFilter('classification', 'classification', ['SHA', 'CHA'], 'SHA (suspected) or CHA (confirmed).'),
     enumFilter('status', 'status', ['open', 'worked-on', 'closed'], 'Working status.'),
@@ -171,28 +160,6 @@ export const hazardousAreas: CollectionDefinition = {
     textFilter('ownerAgency', 'owner_agency', 'Owner agency code, e.g. ANAMA.'),
     textFilter('localRef', 'local_ref', "The owner agency's own reference."),
   ],
-  toFeature: (row, detail) => ({
-    type: 'Feature',
-    id: row.id,
-    geometry: row.geometry,
-    properties: {
-      ...commonProperties(row, detail),
-      name: row.name,
-      classification: row.classification,
-      status: row.status,
-      hazardTypes: row.hazard_types,
-      evidence: row.evidence,
-      estimatedDeviceCount: row.estimated_device_count,
-      marking: row.marking,
-      priority: row.priority,
-      informationDate: row.information_date,
-      originalAreaM2: row.original_area_m2,
-      remainingAreaM2: row.remaining_area_m2,
-      releasedAreaM2: row.released_area_m2,
-      remainingGeometry: row.remaining_geometry,
-      ...(row.status_history ? { statusHistory: row.status_history } : {}),
-    },
-  }),
   propertySchema: hazardousAreaSchema,
   inputRules: (maxVertexGapM) => ({ validateProperties, geometryTypes: ['Polygon', 'MultiPolygon'], maxVertexGapM }),
   create,

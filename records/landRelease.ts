@@ -4,7 +4,7 @@
 import type { Knex } from 'knex';
 import { FieldProblem, forbidden, unprocessable } from '../server/problem';
 import {
-  CollectionDefinition, LockedRecord, WriteContext, commonColumns, commonProperties, enumFilter, textFilter,
+  CollectionDefinition, LockedRecord, WriteContext, enumFilter, textFilter,
 } from './collection';
 import type { FeatureInput } from './featureInput';
 import { refreshHazardousArea } from './hazardousAreaStatus';
@@ -32,8 +32,8 @@ function columnsOf(properties: Record<string, any>) {
 /** Locks the areas released from, in id order so that concurrent releases cannot deadlock. */
 async function lockAreas(trx: Knex.Transaction, context: WriteContext, inputs: FeatureInput[], bulk: boolean): Promise<FieldProblem[]> {
   const ids = [...new Set(inputs.map((input) => input.properties.hazardousAreaId as string))].sort();
-  const visible = await trx('visible_hazardous_area').select('id', 'owner_agency', 'retired_at').whereIn('id', ids);
-  await trx('hazardous_area').select('id').whereIn('id', ids).orderBy('id').forUpdate();
+  const visible = await trx('visible_hazardous_area').select('id', 'owner_agency', 'retired_at').whereRaw('id = ANY(?::uuid[])', [ids]);
+  await trx('hazardous_area').select('id').whereRaw('id = ANY(?::uuid[])', [ids]).orderBy('id').forUpdate();
   const byId = new Map(visible.map((row) => [row.id, row]));
   const problems: FieldProblem[] = [];
   for (const input of inputs) {
@@ -163,14 +163,8 @@ export const landReleases: CollectionDefinition = {
   recordName: 'land release',
   table: 'land_release',
   view: 'visible_land_release',
-  geometryColumn: 'geom',
   temporalColumn: 'release_date',
   temporalProperty: 'releaseDate',
-  columns: (detail) => [
-    ...commonColumns, 'hazardous_area_id', 'method', 'activity', 'release_date', 'operator', 'clearance_depth_cm',
-    'devices_found', 'handover', 'area_m2', 'ST_AsGeoJSON(geom, 9)::json AS geometry',
-    ...(detail ? ['input_geometry'] : []),
-  ],
   filters: [
     enumFilter('method', 'method', ['cancelled', 'reduced', 'cleared'], 'Release method.'),
     enumFilter('activity', 'activity', ['NTS', 'TS', 'clearance'], 'Activity that released the land.'),
@@ -178,23 +172,6 @@ export const landReleases: CollectionDefinition = {
     textFilter('ownerAgency', 'owner_agency', 'Owner agency code.'),
     textFilter('localRef', 'local_ref', "The owner agency's own reference."),
   ],
-  toFeature: (row, detail) => ({
-    type: 'Feature',
-    id: row.id,
-    geometry: row.geometry,
-    properties: {
-      ...commonProperties(row, detail),
-      hazardousAreaId: row.hazardous_area_id,
-      method: row.method,
-      activity: row.activity,
-      releaseDate: row.release_date,
-      operator: row.operator,
-      clearanceDepthCm: row.clearance_depth_cm,
-      devicesFound: row.devices_found,
-      handover: row.handover,
-      areaM2: row.area_m2,
-    },
-  }),
   propertySchema: landReleaseSchema,
   inputRules: (maxVertexGapM) => ({ validateProperties, geometryTypes: ['Polygon', 'MultiPolygon'], maxVertexGapM }),
   create,

@@ -6,7 +6,7 @@ import { checkGeometry } from '../geo/checkGeometry';
 import { TraverseError, traversePerimeter } from '../geo/traverse';
 import { FieldProblem } from '../server/problem';
 import {
-  CollectionDefinition, LockedRecord, WriteContext, commonColumns, commonProperties, enumFilter, textFilter,
+  CollectionDefinition, LockedRecord, WriteContext, enumFilter, textFilter,
 } from './collection';
 import type { FeatureInput } from './featureInput';
 import { compileValidator, minefieldRecordSchema } from './schemas';
@@ -98,7 +98,7 @@ function columnsOf(prepared: PreparedRecord) {
 async function checkAreaLinks(trx: Knex.Transaction, inputs: FeatureInput[], bulk: boolean): Promise<FieldProblem[]> {
   const wanted = [...new Set(inputs.flatMap((input) => input.properties.hazardousAreaIds ?? []))];
   if (wanted.length === 0) return [];
-  const visible = new Set((await trx('visible_hazardous_area').select('id').whereIn('id', wanted)).map((row) => row.id));
+  const visible = new Set((await trx('visible_hazardous_area').select('id').whereRaw('id = ANY(?::uuid[])', [wanted])).map((row) => row.id));
   const problems: FieldProblem[] = [];
   for (const input of inputs) {
     (input.properties.hazardousAreaIds ?? []).forEach((id: string, n: number) => {
@@ -170,10 +170,6 @@ async function retire(context: WriteContext, current: LockedRecord, reason: stri
   });
 }
 
-const AREA_LINKS = `(SELECT coalesce(json_agg(l.hazardous_area_id ORDER BY l.hazardous_area_id), '[]'::json)
-  FROM minefield_record_hazardous_area l JOIN visible_hazardous_area a ON a.id = l.hazardous_area_id
-  WHERE l.minefield_record_id = visible_minefield_record.id) AS hazardous_area_ids`;
-
 export const minefieldRecords: CollectionDefinition = {
   id: 'minefield-records',
   title: 'Minefield records',
@@ -181,52 +177,19 @@ export const minefieldRecords: CollectionDefinition = {
   recordName: 'minefield record',
   table: 'minefield_record',
   view: 'visible_minefield_record',
-  geometryColumn: 'perimeter_geom',
   temporalColumn: 'laid_from',
   temporalProperty: 'laidFrom',
-  columns: (detail) => [
-    ...commonColumns, 'name', 'reference_points', 'traverse', 'traverse_misclosure_m', 'area_m2', 'mine_types', 'total_mines',
-    'emplacing_method', 'fuze_type', 'fuze_lifetime', 'self_destruct_period', 'laid_from', 'laid_to', 'anti_handling',
-    'rows', 'accuracy_assessment', 'source', 'ST_AsGeoJSON(perimeter_geom, 9)::json AS geometry', AREA_LINKS,
-    ...(detail ? ['input_geometry'] : []),
-  ],
   filters: [
     enumFilter('emplacingMethod', 'emplacing_method', ['hand-laid', 'mechanical', 'remotely-delivered'], 'How the mines were laid.'),
     {
       name: 'accuracyGrade',
       description: 'Grade of the accuracy assessment.',
       schema: { type: 'string', enum: ['verified', 'approximate', 'unreliable', 'unassessed'] },
-      apply: (query, value) => { query.whereRaw("accuracy_assessment->>'grade' = ?", [value]); },
+      apply: (query, value) => { query.where('accuracy_grade', value); },
     },
     textFilter('ownerAgency', 'owner_agency', 'Owner agency code.'),
     textFilter('localRef', 'local_ref', "The owner agency's own reference."),
   ],
-  toFeature: (row, detail) => ({
-    type: 'Feature',
-    id: row.id,
-    geometry: row.geometry,
-    properties: {
-      ...commonProperties(row, detail),
-      name: row.name,
-      referencePoints: row.reference_points,
-      traverse: row.traverse,
-      traverseMisclosureM: row.traverse_misclosure_m,
-      areaM2: row.area_m2,
-      mineTypes: row.mine_types,
-      totalMines: row.total_mines,
-      emplacingMethod: row.emplacing_method,
-      fuzeType: row.fuze_type,
-      fuzeLifetime: row.fuze_lifetime,
-      selfDestructPeriod: row.self_destruct_period,
-      laidFrom: row.laid_from,
-      laidTo: row.laid_to,
-      antiHandling: row.anti_handling,
-      rows: row.rows,
-      accuracyAssessment: row.accuracy_assessment,
-      source: row.source,
-      hazardousAreaIds: row.hazardous_area_ids,
-    },
-  }),
   propertySchema: minefieldRecordSchema,
   inputRules: (maxVertexGapM) => ({ validateProperties, geometryTypes: ['Polygon'], geometryOptional: true, maxVertexGapM }),
   create,

@@ -22,7 +22,7 @@ const uuid = { type: 'string', format: 'uuid' } as const;
 export const SERVER_FIELDS = [
   'id', 'ownerAgency', 'version', 'createdBy', 'createdAt', 'updatedBy', 'updatedAt', 'retired',
   'inputCrs', 'inputGeometry', 'status', 'statusHistory', 'originalAreaM2', 'remainingAreaM2',
-  'releasedAreaM2', 'remainingGeometry', 'areaM2', 'traverseMisclosureM', 'accessLevel', 'generalised',
+  'releasedAreaM2', 'remainingGeometry', 'areaM2', 'traverseMisclosureM', 'accessLevel', 'generalised', 'restricted',
 ];
 
 const common = { localRef: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^\\s].*$' } };

@@ -4,7 +4,7 @@
 import type { Knex } from 'knex';
 import { FieldProblem } from '../server/problem';
 import {
-  CollectionDefinition, LockedRecord, WriteContext, commonColumns, commonProperties, enumFilter, textFilter,
+  CollectionDefinition, LockedRecord, WriteContext, enumFilter, textFilter,
 } from './collection';
 import type { FeatureInput } from './featureInput';
 import { LANGUAGES, compileValidator, testimonySchema } from './schemas';
@@ -15,7 +15,7 @@ const validateProperties = compileValidator(testimonySchema);
 
 async function resolveInformants(trx: Knex.Transaction, owner: string, inputs: FeatureInput[], bulk: boolean, problems: FieldProblem[]): Promise<Map<string, string>> {
   const codes = [...new Set(inputs.map((input) => input.properties.informantCode as string))];
-  const rows = await trx('informant').select('id', 'code').where('owner_agency', owner).whereIn('code', codes);
+  const rows = await trx('informant').select('id', 'code').where('owner_agency', owner).whereRaw('code = ANY(?::text[])', [codes]);
   const idByCode = new Map<string, string>(rows.map((row) => [row.code, row.id]));
   for (const input of inputs) {
     if (!idByCode.has(input.properties.informantCode)) {
@@ -28,7 +28,7 @@ async function resolveInformants(trx: Knex.Transaction, owner: string, inputs: F
 async function checkAreaLinks(trx: Knex.Transaction, inputs: FeatureInput[], bulk: boolean, problems: FieldProblem[]): Promise<void> {
   const wanted = [...new Set(inputs.flatMap((input) => (input.properties.hazardousAreaLinks ?? []).map((link: { hazardousAreaId: string }) => link.hazardousAreaId)))];
   if (wanted.length === 0) return;
-  const visible = new Set((await trx('visible_hazardous_area').select('id').whereIn('id', wanted)).map((row) => row.id));
+  const visible = new Set((await trx('visible_hazardous_area').select('id').whereRaw('id = ANY(?::uuid[])', [wanted])).map((row) => row.id));
   for (const input of inputs) {
     const links: { hazardousAreaId: string }[] = input.properties.hazardousAreaLinks ?? [];
     links.forEach((link, n) => {
@@ -115,11 +115,6 @@ async function retire(context: WriteContext, current: LockedRecord, reason: stri
   });
 }
 
-const AREA_LINKS = `(SELECT coalesce(json_agg(json_build_object('hazardousAreaId', l.hazardous_area_id, 'relation', l.relation)
-    ORDER BY l.hazardous_area_id), '[]'::json)
-  FROM testimony_hazardous_area l JOIN visible_hazardous_area a ON a.id = l.hazardous_area_id
-  WHERE l.testimony_id = visible_testimony.id) AS hazardous_area_links`;
-
 export const testimonies: CollectionDefinition = {
   id: 'testimonies',
   title: 'Oral testimony',
@@ -127,20 +122,14 @@ export const testimonies: CollectionDefinition = {
   recordName: 'testimony',
   table: 'testimony',
   view: 'visible_testimony',
-  geometryColumn: 'described_geom',
   temporalColumn: 'interview_date',
   temporalProperty: 'interview/date',
-  columns: (detail) => [
-    ...commonColumns, 'informant_code', 'interview', 'narrative', 'uncertainty_m', 'devices_described', 'laying_period',
-    'source_reliability', 'information_reliability', 'ST_AsGeoJSON(described_geom, 9)::json AS geometry', AREA_LINKS,
-    ...(detail ? ['input_geometry'] : []),
-  ],
   filters: [
     {
       name: 'language',
       description: 'Language of the interview.',
       schema: { type: 'string', enum: LANGUAGES },
-      apply: (query, value) => { query.whereRaw("interview->>'language' = ?", [value]); },
+      apply: (query, value) => { query.where('language', value); },
     },
     enumFilter('sourceReliability', 'source_reliability', ['A', 'B', 'C', 'D', 'E', 'F'], 'Reliability of the source (Admiralty scale).'),
     enumFilter('informationReliability', 'information_reliability', ['1', '2', '3', '4', '5', '6'], 'Credibility of the information (Admiralty scale).'),
@@ -148,23 +137,6 @@ export const testimonies: CollectionDefinition = {
     textFilter('ownerAgency', 'owner_agency', 'Owner agency code.'),
     textFilter('localRef', 'local_ref', "The owner agency's own reference."),
   ],
-  toFeature: (row, detail) => ({
-    type: 'Feature',
-    id: row.id,
-    geometry: row.geometry,
-    properties: {
-      ...commonProperties(row, detail),
-      informantCode: row.informant_code,
-      interview: row.interview,
-      narrative: row.narrative,
-      uncertaintyM: row.uncertainty_m,
-      devicesDescribed: row.devices_described,
-      layingPeriod: row.laying_period,
-      sourceReliability: row.source_reliability,
-      informationReliability: row.information_reliability,
-      hazardousAreaLinks: row.hazardous_area_links,
-    },
-  }),
   propertySchema: testimonySchema,
   inputRules: (maxVertexGapM) => ({ validateProperties, geometryTypes: ['Point', 'LineString', 'Polygon'], maxVertexGapM }),
   create,

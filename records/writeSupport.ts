@@ -32,7 +32,8 @@ export async function checkLocalRefs(
     .select('id', 'local_ref')
     .where('owner_agency', owner)
     .whereNull('retired_at')
-    .whereIn('local_ref', [...seen.keys()])
+    // One array parameter: a bulk import can carry more references than a statement has parameters.
+    .whereRaw('local_ref = ANY(?::text[])', [[...seen.keys()]])
     .modify((query) => { if (excludeId) query.whereNot('id', excludeId); });
   for (const row of existing) {
     problems.push({ ...(bulk ? { feature: seen.get(row.local_ref) } : {}), field: '/properties/localRef', reason: `"${row.local_ref}" is already used by record ${row.id}` });

@@ -64,6 +64,8 @@ export const problemHandler: ErrorRequestHandler = (error, req, res, _next) => {
   if (status && status >= 400 && status < 500) {
     return sendProblem(res, new Problem(status, 'Bad request', (error as Error).message));
   }
-  (req.log ?? logger).error({ err: error }, 'unhandled error');
+  // Driver errors quote the whole statement; a bulk import's would flood the log.
+  const failure = error as Error & { code?: string };
+  (req.log ?? logger).error({ err: { type: failure.name, message: String(failure.message).slice(0, 1000), code: failure.code, stack: failure.stack?.slice(0, 2000) } }, 'unhandled error');
   sendProblem(res, new Problem(500, 'Internal server error', 'the request failed; the request id identifies it in the service logs'));
 };

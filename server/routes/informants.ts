@@ -18,12 +18,12 @@ export function informantRoutes(db: Knex, config: Config): Router {
     const viewer = editorOf(req);
     const problems = validateInformant(req.body);
     if (problems.length) throw unprocessable(`${problems[0].field} ${problems[0].reason}`, problems);
-    const informant = await withViewer(db, viewer, (trx) => registerInformant(trx, viewer, actorOf(viewer), req.body));
+    const informant = await withViewer(db, viewer, (trx) => registerInformant(trx, viewer, actorOf(viewer), req.body), 'write');
     res.status(201).json(informant);
   });
   router.get('/informants', async (req, res) => {
     const viewer = editorOf(req);
-    res.json({ informants: await withViewer(db, viewer, (trx) => listInformantCodes(trx, viewer)) });
+    res.json({ informants: await withViewer(db, viewer, (trx) => listInformantCodes(trx)) });
   });
   router.get('/informants/:informantId', async (req, res) => {
     const viewer = editorOf(req);

@@ -4,7 +4,7 @@ import express, { Request, Response, Router } from 'express';
 import type { Feature } from 'geojson';
 import type { Knex } from 'knex';
 import { withViewer } from '../../db/viewerTransaction';
-import type { CollectionDefinition, LockedRecord, WriteContext } from '../../records/collection';
+import { CollectionDefinition, LockedRecord, WriteContext, toFeature } from '../../records/collection';
 import { FeatureInput, readFeatures, declaredCrs } from '../../records/featureInput';
 import { reopenHazardousArea } from '../../records/reopen';
 import { collectionById } from '../../records';
@@ -129,7 +129,7 @@ async function lockForWrite(trx: Knex.Transaction, req: Request, collection: Col
 
 async function sendFeature(res: Response, trx: Knex.Transaction, collection: CollectionDefinition, id: string, status = 200) {
   const row = await getFeatureRow(trx, collection, id);
-  res.status(status).set('ETag', etagOf(row.version)).type(GEOJSON).send(JSON.stringify(collection.toFeature(row, true)));
+  res.status(status).set('ETag', etagOf(row.version)).type(GEOJSON).send(JSON.stringify(toFeature(row)));
 }
 
 /** RFC 7396 JSON merge patch. */
@@ -174,7 +174,7 @@ export function itemRoutes(db: Knex, config: Config): Router {
           retired: { at: row.retired_at, by: row.retired_by, reason: row.retired_reason },
         });
       }
-      const feature = collection.toFeature(row, true) as Feature & { links?: unknown };
+      const feature = toFeature(row) as Feature & { links?: unknown };
       feature.links = [
         { href: `${baseUrl(req, config)}/collections/${collection.id}/items/${id}`, rel: 'self', type: GEOJSON },
         { href: `${baseUrl(req, config)}/collections/${collection.id}`, rel: 'collection', type: 'application/json' },
@@ -190,7 +190,7 @@ export function itemRoutes(db: Knex, config: Config): Router {
     const { inputs, problems, bulk } = readFeatures(req.body, req.get('content-crs'), collection.inputRules(config.maxVertexGapM));
     if (problems.length > 0 && bulk && inputs.length > 0) {
       // Report the PostGIS-level problems of the other features too, so one round trip shows everything.
-      await withViewer(db, viewer, async (trx) => { problems.push(...(await stageGeometries(trx, inputs, bulk))); });
+      await withViewer(db, viewer, async (trx) => { problems.push(...(await stageGeometries(trx, inputs, bulk))); }, 'write');
       problems.sort((a, b) => (a.feature ?? 0) - (b.feature ?? 0));
     }
     rejectIfAny(problems, bulk, bulk ? req.body.features.length : 1);
@@ -202,7 +202,7 @@ export function itemRoutes(db: Knex, config: Config): Router {
       }
       req.log?.info({ collection: collection.id, imported: ids.length, ms: Date.now() - started }, 'bulk import committed');
       res.status(201).json({ imported: ids.length, ids, ms: Date.now() - started });
-    });
+    }, 'write');
   });
 
   router.put('/collections/:collectionId/items/:featureId', singleBody, async (req, res) => {
@@ -216,7 +216,7 @@ export function itemRoutes(db: Knex, config: Config): Router {
       rejectIfAny(problems, false, 1);
       await collection.replace(context(trx, viewer), current, inputs[0]);
       await sendFeature(res, trx, collection, id);
-    });
+    }, 'write');
   });
 
   router.patch('/collections/:collectionId/items/:featureId', singleBody, async (req, res) => {
@@ -230,7 +230,7 @@ export function itemRoutes(db: Knex, config: Config): Router {
     await withViewer(db, viewer, async (trx) => {
       const current = await lockForWrite(trx, req, collection, id, viewer);
       const row = await getFeatureRow(trx, collection, id);
-      const currentProperties = collection.toFeature(row, true).properties as Record<string, any>;
+      const currentProperties = toFeature(row).properties as Record<string, any>;
       const properties = mergePatch(currentProperties, patch.properties ?? {});
       const rules = collection.inputRules(config.maxVertexGapM);
       const input: FeatureInput = { index: 0, properties: {}, geometry: null, srid: 4326 };
@@ -253,7 +253,7 @@ export function itemRoutes(db: Knex, config: Config): Router {
       rejectIfAny(problems, false, 1);
       await collection.replace(context(trx, viewer), current, input);
       await sendFeature(res, trx, collection, id);
-    });
+    }, 'write');
   });
 
   router.delete('/collections/:collectionId/items/:featureId', express.json({ limit: config.bodyLimit }), async (req, res) => {
@@ -266,7 +266,7 @@ export function itemRoutes(db: Knex, config: Config): Router {
       if (!reason) throw badRequest('retiring a record needs a reason (query parameter or JSON body "reason")', [{ field: 'reason', reason: 'is required' }]);
       await collection.retire(context(trx, viewer), current, reason);
       res.status(204).set('ETag', etagOf(current.version + 1)).end();
-    });
+    }, 'write');
   });
 
   router.post('/collections/hazardous-areas/items/:featureId/reopen', singleBody, async (req, res) => {
@@ -277,7 +277,24 @@ export function itemRoutes(db: Knex, config: Config): Router {
       const current = await lockForWrite(trx, req, collection, id, viewer);
       await reopenHazardousArea(context(trx, viewer), current, req.body ?? {}, req.get('content-crs'));
       await sendFeature(res, trx, collection, id);
-    });
+    }, 'write');
+  });
+
+  // Restriction is its own resource, not a property: a PUT that omitted it must never lift it.
+  router.put('/collections/:collectionId/items/:featureId/restriction', singleBody, async (req, res) => {
+    const collection = collectionOf(req);
+    const viewer = editorOf(req);
+    const id = featureIdOf(req);
+    if (typeof req.body?.restricted !== 'boolean') {
+      throw badRequest('send {"restricted": true} or {"restricted": false}', [{ field: '/restricted', reason: 'must be a boolean' }]);
+    }
+    await withViewer(db, viewer, async (trx) => {
+      await lockForWrite(trx, req, collection, id, viewer);
+      await trx(collection.table).where('id', id).update({
+        restricted: req.body.restricted, version: trx.raw('version + 1'), updated_by: actorOf(viewer), updated_at: trx.fn.now(),
+      });
+      await sendFeature(res, trx, collection, id);
+    }, 'write');
   });
 
   return router;

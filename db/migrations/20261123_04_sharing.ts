@@ -1,0 +1,393 @@
+import type { Knex } from 'knex';
+
+// Sharing and access control: THE place that decides who sees what.
+//
+// - sharing_agreement: an owner agency grants a grantee (another agency, LIAISON or PUBLIC) a
+//   level per record kind: none < footprint < summary < full. The owner itself is 'owner'.
+// - viewer_access: the level of the current viewer (transaction-local settings made by
+//   db/viewerTransaction.ts) for every (owner agency, record kind).
+// - visible_<kind>: the projection. Each row the viewer may see, once, with a `properties`
+//   object holding exactly the fields its level allows, and `geom` the geometry it may see
+//   (the generalised footprint at 'footprint'). Every read path selects from these views.
+// - Read transactions run as role minefield_reader, which may select from the views and
+//   nothing else, so a new read path cannot reach a base table by accident.
+// - Row-level security is deliberately not used: PostgreSQL does not push non-leakproof
+//   operators such as PostGIS && through a policy into an index scan. The views filter on
+//   search_geom (the footprint, which covers the true geometry) so bbox queries keep the GiST
+//   index; test/access.test.ts proves it with EXPLAIN.
+
+const KINDS = ['hazardous_area', 'land_release', 'minefield_record', 'testimony'] as const;
+
+// Footprints: deterministic, covering, generalised. The convex hull, buffered by one grid cell
+// and snapped to a fixed 0.001° grid: every vertex moves at most 0.71 cell, so the hull stays
+// covered; the same geometry always gives the same footprint, so repeated requests cannot be
+// averaged back to the original. Where snapping degenerates, a grid-snapped envelope.
+const FOOTPRINT_FUNCTION = `
+  CREATE FUNCTION footprint_of(g geometry) RETURNS geometry LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN g IS NULL THEN NULL
+      WHEN ST_IsValid(s) AND ST_GeometryType(s) = 'ST_Polygon' AND ST_Covers(s, g) THEN s
+      ELSE ST_MakeEnvelope(floor(ST_XMin(g) / 0.001) * 0.001 - 0.001, floor(ST_YMin(g) / 0.001) * 0.001 - 0.001,
+                           ceil(ST_XMax(g) / 0.001) * 0.001 + 0.001, ceil(ST_YMax(g) / 0.001) * 0.001 + 0.001, 4326)
+    END
+    FROM (SELECT ST_SnapToGrid(ST_Buffer(ST_ConvexHull(g), 0.001, 'quad_segs=1'), 0.001) AS s) AS snapped
+  $$;
+`;
+
+const LEVEL_AT_LEAST = `
+  CREATE FUNCTION access_at_least(level text, required text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT array_position(ARRAY['none','footprint','summary','full','owner'], level)
+        >= array_position(ARRAY['none','footprint','summary','full','owner'], required)
+  $$;
+`;
+
+const common = (level: string) => `
+  'ownerAgency', r.owner_agency, 'accessLevel', ${level}, 'version', r.version`;
+
+// The views: one page of SQL per record kind.
+const views: Record<(typeof KINDS)[number], string> = {
+  hazardous_area: `
+    CREATE VIEW visible_hazardous_area AS
+    SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
+      r.retired_at, r.retired_by, r.retired_reason,
+      r.footprint_geom AS search_geom,
+      CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.original_geom END AS geom,
+      CASE WHEN a.level = 'footprint' THEN (CASE WHEN r.remaining_geom IS NULL THEN NULL ELSE r.footprint_geom END)
+           ELSE r.remaining_geom END AS remaining_geom,
+      r.classification,
+      CASE WHEN a.level <> 'footprint' THEN r.status END AS status,
+      CASE WHEN a.level <> 'footprint' THEN r.hazard_types END AS hazard_types,
+      CASE WHEN a.level <> 'footprint' THEN r.information_date END AS information_date,
+      CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.priority END AS priority,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.marking END AS marking,
+      CASE a.level
+        WHEN 'footprint' THEN jsonb_build_object(${common('a.level')}, 'classification', r.classification, 'generalised', true)
+        WHEN 'summary' THEN jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref,
+          'classification', r.classification, 'status', r.status, 'hazardTypes', to_jsonb(r.hazard_types),
+          'informationDate', r.information_date, 'originalAreaM2', r.original_area_m2,
+          'remainingAreaM2', r.remaining_area_m2, 'releasedAreaM2', r.released_area_m2,
+          'remainingGeometry', ST_AsGeoJSON(r.remaining_geom, 9)::jsonb,
+          'createdAt', r.created_at, 'updatedAt', r.updated_at)
+        ELSE jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref, 'name', r.name,
+          'classification', r.classification, 'status', r.status, 'hazardTypes', to_jsonb(r.hazard_types),
+          'evidence', r.evidence, 'estimatedDeviceCount', r.estimated_device_count, 'marking', r.marking,
+          'priority', r.priority, 'informationDate', r.information_date, 'originalAreaM2', r.original_area_m2,
+          'remainingAreaM2', r.remaining_area_m2, 'releasedAreaM2', r.released_area_m2,
+          'remainingGeometry', ST_AsGeoJSON(r.remaining_geom, 9)::jsonb, 'inputCrs', 'EPSG:' || r.input_crs,
+          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
+          || CASE WHEN a.level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
+      END AS properties,
+      CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object(
+        'inputGeometry', r.input_geometry,
+        'statusHistory', (SELECT jsonb_agg(jsonb_build_object('from', c.from_status, 'to', c.to_status, 'reason', c.reason,
+            'date', c.status_date, 'comment', c.comment, 'by', c.changed_by, 'at', c.changed_at) ORDER BY c.id)
+          FROM hazardous_area_status_change c WHERE c.hazardous_area_id = r.id))
+      END AS detail
+    FROM hazardous_area r
+    JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'hazardous_area'
+    WHERE a.level <> 'none' AND (a.level = 'owner' OR NOT r.restricted)`,
+
+  land_release: `
+    CREATE VIEW visible_land_release AS
+    SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
+      r.retired_at, r.retired_by, r.retired_reason,
+      r.footprint_geom AS search_geom,
+      CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.geom END AS geom,
+      r.method,
+      CASE WHEN a.level <> 'footprint' THEN r.activity END AS activity,
+      CASE WHEN a.level <> 'footprint' THEN r.release_date END AS release_date,
+      CASE WHEN a.level <> 'footprint' THEN r.hazardous_area_id END AS hazardous_area_id,
+      CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
+      CASE a.level
+        WHEN 'footprint' THEN jsonb_build_object(${common('a.level')}, 'method', r.method, 'generalised', true)
+        WHEN 'summary' THEN jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref,
+          'hazardousAreaId', r.hazardous_area_id, 'method', r.method, 'activity', r.activity,
+          'releaseDate', r.release_date, 'areaM2', r.area_m2, 'handoverDate', r.handover->'date',
+          'createdAt', r.created_at, 'updatedAt', r.updated_at)
+        ELSE jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref,
+          'hazardousAreaId', r.hazardous_area_id, 'method', r.method, 'activity', r.activity,
+          'releaseDate', r.release_date, 'operator', r.operator, 'clearanceDepthCm', r.clearance_depth_cm,
+          'devicesFound', r.devices_found, 'handover', r.handover, 'areaM2', r.area_m2, 'inputCrs', 'EPSG:' || r.input_crs,
+          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
+          || CASE WHEN a.level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
+      END AS properties,
+      CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('inputGeometry', r.input_geometry) END AS detail
+    FROM land_release r
+    JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'land_release'
+    WHERE a.level <> 'none' AND (a.level = 'owner' OR NOT r.restricted)`,
+
+  minefield_record: `
+    CREATE VIEW visible_minefield_record AS
+    SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
+      r.retired_at, r.retired_by, r.retired_reason,
+      r.footprint_geom AS search_geom,
+      CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.perimeter_geom END AS geom,
+      CASE WHEN a.level <> 'footprint' THEN r.laid_from END AS laid_from,
+      CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.emplacing_method END AS emplacing_method,
+      CASE WHEN a.level <> 'footprint' THEN r.accuracy_assessment->>'grade' END AS accuracy_grade,
+      CASE a.level
+        WHEN 'footprint' THEN jsonb_build_object(${common('a.level')}, 'generalised', true)
+        WHEN 'summary' THEN jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref,
+          'hazardTypes', (SELECT jsonb_agg(DISTINCT m->>'type') FROM jsonb_array_elements(r.mine_types) AS m),
+          'areaM2', r.area_m2, 'laidFrom', r.laid_from, 'laidTo', r.laid_to,
+          'accuracyAssessment', jsonb_build_object('grade', r.accuracy_assessment->'grade'),
+          'createdAt', r.created_at, 'updatedAt', r.updated_at)
+        ELSE jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref, 'name', r.name,
+          'referencePoints', r.reference_points, 'traverse', r.traverse, 'traverseMisclosureM', r.traverse_misclosure_m,
+          'areaM2', r.area_m2, 'mineTypes', r.mine_types, 'totalMines', r.total_mines,
+          'emplacingMethod', r.emplacing_method, 'fuzeType', r.fuze_type, 'fuzeLifetime', r.fuze_lifetime,
+          'selfDestructPeriod', r.self_destruct_period, 'laidFrom', r.laid_from, 'laidTo', r.laid_to,
+          'antiHandling', r.anti_handling, 'rows', r.rows, 'accuracyAssessment', r.accuracy_assessment,
+          'source', r.source, 'inputCrs', 'EPSG:' || r.input_crs,
+          'hazardousAreaIds', (SELECT coalesce(jsonb_agg(l.hazardous_area_id ORDER BY l.hazardous_area_id), '[]'::jsonb)
+            FROM minefield_record_hazardous_area l JOIN visible_hazardous_area v ON v.id = l.hazardous_area_id
+            WHERE l.minefield_record_id = r.id),
+          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
+          || CASE WHEN a.level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
+      END AS properties,
+      CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('inputGeometry', r.input_geometry) END AS detail
+    FROM minefield_record r
+    JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'minefield_record'
+    WHERE a.level <> 'none' AND (a.level = 'owner' OR NOT r.restricted)`,
+
+  // The informant's identity is not in this view at any level: only the pseudonymous code, at full.
+  testimony: `
+    CREATE VIEW visible_testimony AS
+    SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
+      r.retired_at, r.retired_by, r.retired_reason,
+      r.footprint_geom AS search_geom,
+      CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.described_geom END AS geom,
+      CASE WHEN a.level <> 'footprint' THEN r.interview_date END AS interview_date,
+      CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.interview->>'language' END AS language,
+      CASE WHEN a.level <> 'footprint' THEN r.source_reliability END AS source_reliability,
+      CASE WHEN a.level <> 'footprint' THEN r.information_reliability END AS information_reliability,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.informant_code END AS informant_code,
+      CASE a.level
+        WHEN 'footprint' THEN jsonb_build_object(${common('a.level')}, 'generalised', true)
+        WHEN 'summary' THEN jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref,
+          'interviewDate', r.interview_date, 'uncertaintyM', r.uncertainty_m,
+          'hazardTypes', (SELECT jsonb_agg(DISTINCT d->>'type') FROM jsonb_array_elements(r.devices_described) AS d),
+          'layingPeriod', r.laying_period, 'sourceReliability', r.source_reliability,
+          'informationReliability', r.information_reliability, 'createdAt', r.created_at, 'updatedAt', r.updated_at)
+        ELSE jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref, 'informantCode', r.informant_code,
+          'interview', r.interview, 'narrative', r.narrative, 'uncertaintyM', r.uncertainty_m,
+          'devicesDescribed', r.devices_described, 'layingPeriod', r.laying_period,
+          'sourceReliability', r.source_reliability, 'informationReliability', r.information_reliability,
+          'hazardousAreaLinks', (SELECT coalesce(jsonb_agg(jsonb_build_object('hazardousAreaId', l.hazardous_area_id,
+              'relation', l.relation) ORDER BY l.hazardous_area_id), '[]'::jsonb)
+            FROM testimony_hazardous_area l JOIN visible_hazardous_area v ON v.id = l.hazardous_area_id
+            WHERE l.testimony_id = r.id),
+          'inputCrs', 'EPSG:' || r.input_crs,
+          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
+          || CASE WHEN a.level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
+      END AS properties,
+      CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('inputGeometry', r.input_geometry) END AS detail
+    FROM testimony r
+    JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'testimony'
+    WHERE a.level <> 'none' AND (a.level = 'owner' OR NOT r.restricted)`,
+};
+
+const footprintSource: Record<(typeof KINDS)[number], string> = {
+  hazardous_area: 'footprint_of(original_geom)',
+  land_release: 'footprint_of(geom)',
+  minefield_record: 'footprint_of(perimeter_geom)',
+  // The place described is only as good as its uncertainty: the footprint covers the whole circle.
+  testimony: 'footprint_of(ST_Buffer(described_geom::geography, greatest(uncertainty_m, 1))::geometry)',
+};
+
+export async function up(knex: Knex): Promise<void> {
+  for (const kind of KINDS) await knex.raw(`DROP VIEW visible_${kind}`);
+
+  await knex.raw(FOOTPRINT_FUNCTION);
+  await knex.raw(LEVEL_AT_LEAST);
+  await knex.raw(`
+    CREATE TABLE sharing_agreement (
+      id           bigserial PRIMARY KEY,
+      owner_agency text NOT NULL REFERENCES agency (code),
+      grantee      text NOT NULL CHECK (grantee = 'PUBLIC' OR grantee IN ('ANAMA', 'CHDE', 'GEO', 'LIAISON')),
+      record_kind  text NOT NULL CHECK (record_kind IN ('hazardous_area', 'land_release', 'minefield_record', 'testimony')),
+      level        text NOT NULL CHECK (level IN ('none', 'footprint', 'summary', 'full')),
+      version      integer NOT NULL DEFAULT 1,
+      comment      text,
+      updated_by   text NOT NULL,
+      updated_at   timestamptz NOT NULL DEFAULT now(),
+      UNIQUE (owner_agency, grantee, record_kind),
+      CHECK (owner_agency <> grantee)
+    );
+
+    -- Who is asking, as the policy sees it: the grantee an agreement must name.
+    CREATE FUNCTION viewer_role() RETURNS text LANGUAGE sql STABLE AS
+      $$ SELECT coalesce(nullif(current_setting('app.role', true), ''), 'public') $$;
+    CREATE FUNCTION viewer_grantee() RETURNS text LANGUAGE sql STABLE AS $$
+      SELECT CASE WHEN viewer_role() = 'facilitator' THEN 'LIAISON'
+                  WHEN viewer_role() = 'public' OR viewer_agency() IS NULL THEN 'PUBLIC'
+                  ELSE viewer_agency() END
+    $$;
+
+    CREATE VIEW viewer_access AS
+    SELECT ag.code AS owner_agency, k.kind AS record_kind,
+      CASE WHEN ag.code = viewer_agency() AND viewer_role() IN ('editor', 'viewer', 'admin') THEN 'owner'
+           ELSE coalesce(s.level, 'none') END AS level
+    FROM agency AS ag
+    CROSS JOIN (VALUES ('hazardous_area'), ('land_release'), ('minefield_record'), ('testimony')) AS k (kind)
+    LEFT JOIN sharing_agreement AS s
+      ON s.owner_agency = ag.code AND s.record_kind = k.kind AND s.grantee = viewer_grantee()
+    WHERE ag.kind = 'national-agency';
+
+    -- Agencies see the agreements they are party to; the liaison mechanism sees all of them
+    -- (who shares what with whom, never the records behind them).
+    CREATE VIEW visible_sharing_agreement AS
+    SELECT s.* FROM sharing_agreement s
+    WHERE viewer_role() = 'facilitator' OR s.owner_agency = viewer_agency() OR s.grantee = viewer_agency();
+  `);
+
+  for (const kind of KINDS) {
+    await knex.raw(`
+      ALTER TABLE ${kind} ADD COLUMN restricted boolean NOT NULL DEFAULT false;
+      ALTER TABLE ${kind} ADD COLUMN footprint_geom geometry(Polygon, 4326) GENERATED ALWAYS AS (${footprintSource[kind]}) STORED;
+      CREATE INDEX ${kind}_footprint ON ${kind} USING gist (footprint_geom);
+    `);
+  }
+  for (const kind of KINDS) await knex.raw(views[kind]);
+
+  // The audit trail: append-only. Statement-level triggers write one row per changed record
+  // version (bulk imports stay one INSERT … SELECT), and nothing may update or delete a row.
+  await knex.raw(`
+    CREATE TABLE audit_event (
+      id           bigserial PRIMARY KEY,
+      at           timestamptz NOT NULL DEFAULT clock_timestamp(),
+      agency       text,
+      actor        text,
+      action       text NOT NULL,
+      record_kind  text,
+      record_id    text,
+      old_version  integer,
+      new_version  integer,
+      detail       jsonb
+    );
+    CREATE INDEX audit_event_agency ON audit_event (agency, id);
+
+    CREATE FUNCTION audit_event_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      RAISE EXCEPTION 'the audit trail is append-only: % is not allowed', TG_OP USING ERRCODE = 'insufficient_privilege';
+    END $$;
+    CREATE TRIGGER audit_event_no_update BEFORE UPDATE OR DELETE ON audit_event
+      FOR EACH ROW EXECUTE FUNCTION audit_event_is_append_only();
+    CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event
+      FOR EACH STATEMENT EXECUTE FUNCTION audit_event_is_append_only();
+
+    CREATE FUNCTION audit_record_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO audit_event (agency, actor, action, record_kind, record_id, old_version, new_version)
+      SELECT viewer_agency(), nullif(current_setting('app.subject', true), ''), 'create', TG_ARGV[0], n.id::text, NULL, n.version
+      FROM inserted AS n;
+      RETURN NULL;
+    END $$;
+    CREATE FUNCTION audit_record_update() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO audit_event (agency, actor, action, record_kind, record_id, old_version, new_version, detail)
+      SELECT viewer_agency(), nullif(current_setting('app.subject', true), ''),
+        CASE WHEN n.retired_at IS NOT NULL AND o.retired_at IS NULL THEN 'retire'
+             WHEN n.restricted IS DISTINCT FROM o.restricted THEN 'restriction'
+             ELSE 'update' END,
+        TG_ARGV[0], n.id::text, o.version, n.version,
+        CASE WHEN n.restricted IS DISTINCT FROM o.restricted THEN jsonb_build_object('restricted', n.restricted) END
+      FROM updated AS n JOIN previous AS o ON o.id = n.id
+      WHERE n.version IS DISTINCT FROM o.version;
+      RETURN NULL;
+    END $$;
+  `);
+  for (const kind of KINDS) {
+    await knex.raw(`
+      CREATE TRIGGER ${kind}_audit_insert AFTER INSERT ON ${kind} REFERENCING NEW TABLE AS inserted
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_record_insert('${kind}');
+      CREATE TRIGGER ${kind}_audit_update AFTER UPDATE ON ${kind} REFERENCING OLD TABLE AS previous NEW TABLE AS updated
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_record_update('${kind}');
+    `);
+  }
+  await knex.raw(`
+    CREATE FUNCTION audit_agreement_write() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO audit_event (agency, actor, action, record_kind, record_id, old_version, new_version, detail)
+      VALUES (viewer_agency(), nullif(current_setting('app.subject', true), ''), 'sharing-agreement', 'sharing_agreement',
+        NEW.id::text, CASE WHEN TG_OP = 'UPDATE' THEN OLD.version END, NEW.version,
+        jsonb_build_object('grantee', NEW.grantee, 'recordKind', NEW.record_kind, 'level', NEW.level,
+          'previousLevel', CASE WHEN TG_OP = 'UPDATE' THEN OLD.level END));
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER sharing_agreement_audit AFTER INSERT OR UPDATE ON sharing_agreement
+      FOR EACH ROW EXECUTE FUNCTION audit_agreement_write();
+
+    CREATE VIEW visible_audit_event AS
+    SELECT * FROM audit_event WHERE agency = viewer_agency() AND viewer_role() IN ('editor', 'admin');
+
+    -- Informants: codes for the owner's editors; identities only through this audited function.
+    CREATE VIEW visible_informant_code AS
+    SELECT id, code FROM informant WHERE owner_agency = viewer_agency() AND viewer_role() IN ('editor', 'admin');
+
+    CREATE FUNCTION read_informant_identity(p_id uuid) RETURNS SETOF informant
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+    DECLARE
+      identity informant;
+    BEGIN
+      SELECT * INTO identity FROM informant
+       WHERE id = p_id AND owner_agency = viewer_agency() AND viewer_role() IN ('editor', 'admin');
+      IF NOT FOUND THEN RETURN; END IF;
+      INSERT INTO audit_event (agency, actor, action, record_kind, record_id, detail)
+      VALUES (viewer_agency(), nullif(current_setting('app.subject', true), ''), 'informant-identity-read', 'informant',
+        p_id::text, jsonb_build_object('code', identity.code));
+      RETURN NEXT identity;
+    END $$;
+  `);
+
+  // Roles. minefield_reader reads the projection and nothing else; minefield_writer is what a
+  // write transaction runs as: it writes records but cannot touch the audit trail's past.
+  await knex.raw(`
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'minefield_reader') THEN CREATE ROLE minefield_reader NOLOGIN; END IF;
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'minefield_writer') THEN CREATE ROLE minefield_writer NOLOGIN; END IF;
+    END $$;
+    GRANT minefield_reader, minefield_writer TO CURRENT_USER;
+    GRANT USAGE ON SCHEMA public TO minefield_reader, minefield_writer;
+    GRANT SELECT ON visible_hazardous_area, visible_land_release, visible_minefield_record, visible_testimony,
+      visible_sharing_agreement, visible_audit_event, visible_informant_code, viewer_access, agency
+      TO minefield_reader, minefield_writer;
+    GRANT EXECUTE ON FUNCTION read_informant_identity(uuid) TO minefield_reader;
+    GRANT SELECT, INSERT, UPDATE ON hazardous_area, land_release, minefield_record, testimony, sharing_agreement,
+      hazardous_area_reopening TO minefield_writer;
+    GRANT SELECT, INSERT ON hazardous_area_status_change TO minefield_writer;
+    GRANT SELECT, INSERT, DELETE ON minefield_record_hazardous_area, testimony_hazardous_area TO minefield_writer;
+    GRANT SELECT (id, owner_agency, code) ON informant TO minefield_writer;
+    GRANT INSERT ON informant TO minefield_writer;
+    GRANT INSERT ON audit_event TO minefield_writer;
+    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO minefield_writer;
+    GRANT SELECT ON spatial_ref_sys TO minefield_reader, minefield_writer;
+  `);
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.raw(`
+    DROP VIEW IF EXISTS visible_informant_code, visible_audit_event, visible_sharing_agreement;
+    DROP FUNCTION IF EXISTS read_informant_identity(uuid);
+  `);
+  for (const kind of KINDS) {
+    await knex.raw(`
+      DROP VIEW IF EXISTS visible_${kind} CASCADE;
+      DROP TRIGGER IF EXISTS ${kind}_audit_insert ON ${kind};
+      DROP TRIGGER IF EXISTS ${kind}_audit_update ON ${kind};
+      ALTER TABLE ${kind} DROP COLUMN IF EXISTS footprint_geom, DROP COLUMN IF EXISTS restricted;
+    `);
+  }
+  await knex.raw(`
+    DROP TABLE IF EXISTS audit_event;
+    DROP VIEW IF EXISTS viewer_access;
+    DROP TABLE IF EXISTS sharing_agreement;
+    DROP FUNCTION IF EXISTS audit_record_insert(), audit_record_update(), audit_agreement_write(), audit_event_is_append_only();
+    DROP FUNCTION IF EXISTS viewer_grantee(), viewer_role(), access_at_least(text, text), footprint_of(geometry);
+  `);
+  for (const kind of KINDS) {
+    await knex.raw(`CREATE VIEW visible_${kind} AS SELECT record.*, 'owner'::text AS access_level FROM ${kind} AS record WHERE record.owner_agency = viewer_agency()`);
+  }
+}
