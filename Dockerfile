@@ -9,6 +9,7 @@ COPY server ./server
 COPY geo ./geo
 COPY db ./db
 COPY records ./records
+COPY access ./access
 COPY fixtures ./fixtures
 COPY scripts ./scripts
 RUN npx tsc -p tsconfig.build.json

@@ -12,6 +12,7 @@ import { informantRoutes } from './routes/informants';
 import { itemRoutes } from './routes/items';
 import { ogcCoreRoutes } from './routes/ogcCore';
 import { operationsRoutes } from './routes/operations';
+import { sharingRoutes } from './routes/sharing';
 
 export interface AppDependencies {
   db: Knex;
@@ -39,6 +40,7 @@ export function createApp({ db, config, keys = new AgencyKeyStore(db) }: AppDepe
   app.use(ogcCoreRoutes(db, config));
   app.use(itemRoutes(db, config));
   app.use(informantRoutes(db, config));
+  app.use(sharingRoutes(db, config));
   app.use((req, _res, next) => next(new Problem(404, 'Not found', `no route for ${req.method} ${req.path}`)));
   app.use(problemHandler);
   return app;
