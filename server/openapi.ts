@@ -77,6 +77,39 @@ export function openApiDocument(serverUrl: string) {
       responses: { 200: { description: 'Reopened' }, ...errors },
     },
   };
+  paths['/collections/{collectionId}/items/{featureId}/restriction'] = {
+    put: {
+      summary: 'Restrict a record to its owner agency (or lift the restriction), whatever the agreements say', tags: ['Sharing'], security: [{ bearer: [] }],
+      parameters: [{ name: 'collectionId', in: 'path', required: true, schema: { type: 'string', enum: collections.map((c) => c.id) } }, featureIdParam, ifMatch],
+      requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['restricted'], properties: { restricted: { type: 'boolean' } } } } } },
+      responses: { 200: { description: 'The record, new version' }, ...errors },
+    },
+  };
+  paths['/sharing/agreements'] = {
+    get: { summary: "Agreements the viewer is party to (the liaison mechanism's facilitators: all of them)", tags: ['Sharing'], security: [{ bearer: [] }], responses: { 200: { description: 'Agreements' }, 401: problem } },
+  };
+  paths['/sharing/agreements/{grantee}/{recordKind}'] = {
+    put: {
+      summary: "Set the level the viewer's agency grants a grantee for one record kind", tags: ['Sharing'], security: [{ bearer: [] }],
+      parameters: [
+        { name: 'grantee', in: 'path', required: true, schema: { type: 'string', enum: ['ANAMA', 'CHDE', 'GEO', 'LIAISON', 'PUBLIC'] } },
+        { name: 'recordKind', in: 'path', required: true, schema: { type: 'string', enum: collections.map((c) => c.id) } },
+        { ...ifMatch, description: 'ETag of the agreement; "0" when none exists yet' },
+      ],
+      requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['level'], properties: { level: { enum: ['none', 'footprint', 'summary', 'full'] }, comment: { type: 'string' } } } } } },
+      responses: { 200: { description: 'The agreement, with its ETag' }, ...errors },
+    },
+  };
+  paths['/statistics/hazardous-areas'] = {
+    get: { summary: 'Counts and remaining m² by owner, classification and status — of what the viewer may see (no token: what owners published)', tags: ['Sharing'], responses: { 200: { description: 'Figures' } } },
+  };
+  paths['/audit'] = {
+    get: {
+      summary: "The agency's own audit trail (editors and admins)", tags: ['Sharing'], security: [{ bearer: [] }],
+      parameters: [{ name: 'after', in: 'query', schema: { type: 'integer', minimum: 0 } }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } }],
+      responses: { 200: { description: 'Events' }, 401: problem, 403: problem },
+    },
+  };
   return {
     openapi: '3.1.0',
     info: {
