@@ -36,6 +36,16 @@ export async function reopenHazardousArea(context: WriteContext, current: Locked
     const issues = checkGeometry(body.geometry, { srid, allowedTypes: ['Polygon', 'MultiPolygon'], maxVertexGapM: context.maxVertexGapM });
     rejectIfAny(issues.map((issue) => ({ field: `/geometry${issue.pointer}`, reason: issue.reason })), false, 1);
     rejectIfAny(await stageGeometries(trx, [{ index: 0, properties: {}, geometry: body.geometry, srid }], false), false, 1);
+    // Residual contamination is found within the area once recorded; anything beyond it is a
+    // new hazardous area. Keeping it within also keeps the footprint covering what remains.
+    const within = await trx.raw(
+      `SELECT ST_CoveredBy(s.geom, ST_Buffer(h.original_geom::geography, 1)::geometry) AS ok
+       FROM staged_geometry s, hazardous_area h WHERE s.idx = 0 AND h.id = ?`,
+      [current.id],
+    );
+    if (!within.rows[0].ok) {
+      rejectIfAny([{ field: '/geometry', reason: 'lies outside the area\'s original polygon: record contamination found beyond it as a new hazardous area' }], false, 1);
+    }
   } else {
     await stageGeometries(trx, [], false);
   }

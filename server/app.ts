@@ -13,6 +13,8 @@ import { itemRoutes } from './routes/items';
 import { ogcCoreRoutes } from './routes/ogcCore';
 import { operationsRoutes } from './routes/operations';
 import { sharingRoutes } from './routes/sharing';
+import { tileRoutes } from './routes/tiles';
+import { TileService } from '../tiles/tileService';
 
 export interface AppDependencies {
   db: Knex;
@@ -22,7 +24,11 @@ export interface AppDependencies {
 
 export function createApp({ db, config, keys = new AgencyKeyStore(db) }: AppDependencies): Express {
   const app = express();
+  const tiles = new TileService(db, config.tileCacheBytes);
+  app.locals.tiles = tiles;
   app.disable('x-powered-by');
+  // Responses that want an ETag set their own (versions, tile hashes); hashing every body costs throughput.
+  app.set('etag', false);
   app.set('trust proxy', true);
   app.use(pinoHttp({
     logger,
@@ -38,9 +44,10 @@ export function createApp({ db, config, keys = new AgencyKeyStore(db) }: AppDepe
   app.use(operationsRoutes(db));
   app.use(identify(keys));
   app.use(ogcCoreRoutes(db, config));
-  app.use(itemRoutes(db, config));
+  app.use(itemRoutes(db, config, tiles));
   app.use(informantRoutes(db, config));
-  app.use(sharingRoutes(db, config));
+  app.use(sharingRoutes(db, config, tiles));
+  app.use(tileRoutes(tiles, config));
   app.use((req, _res, next) => next(new Problem(404, 'Not found', `no route for ${req.method} ${req.path}`)));
   app.use(problemHandler);
   return app;

@@ -14,6 +14,7 @@ export interface Config {
   maxItemsLimit: number;
   shutdownGraceMs: number;
   maxVertexGapM: number;
+  tileCacheBytes: number;
 }
 
 function intFrom(name: string, fallback: number): number {
@@ -37,5 +38,6 @@ export function loadConfig(): Config {
     maxItemsLimit: intFrom('MAX_ITEMS_LIMIT', 10000),
     shutdownGraceMs: intFrom('SHUTDOWN_GRACE_MS', 10000),
     maxVertexGapM: intFrom('MAX_VERTEX_GAP_M', 25000),
+    tileCacheBytes: intFrom('TILE_CACHE_MB', 256) * 1024 * 1024,
   };
 }

@@ -232,10 +232,11 @@ describe('synthetic fixtures (demo scale)', () => {
       expect(example.wgs84, example.name).not.to.equal(undefined);
       // The largest distance, in metres of the projected CRS, between the example and PostGIS's own transform.
       const { rows } = await getHarness().db.raw(
-        'SELECT ST_HausdorffDistance(ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(?), 4326), ?), ST_SetSRID(ST_GeomFromGeoJSON(?), ?)) AS m',
+        'SELECT ST_HausdorffDistance(ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(?), 4326), ?::integer), ST_SetSRID(ST_GeomFromGeoJSON(?), ?::integer)) AS m',
         [JSON.stringify(example.wgs84), example.srid, JSON.stringify(example.geometry), example.srid],
       );
-      expect(rows[0].m, example.name).to.be.below(example.srid === 32638 ? 0.05 : 10);
+      // Snyder's series for UTM is exact to millimetres; the Pulkovo datum shift may differ by PROJ version.
+      expect(rows[0].m, example.name).to.be.below(example.srid === 32638 ? 0.05 : 0.5);
     }
     expect(duplicatedLocalRef.features[0].properties!.localRef).to.equal(duplicatedLocalRef.features[1].properties!.localRef);
   });

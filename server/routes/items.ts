@@ -19,6 +19,8 @@ import { actorOf, Viewer } from '../auth/viewer';
 import type { Config } from '../config';
 import { etagOf, requireIfMatch } from '../etag';
 import { GEOJSON, baseUrl } from '../links';
+import type { TileService } from '../../tiles/tileService';
+import type { LonLatBox } from '../../tiles/tileCache';
 import { FieldProblem, Problem, badRequest, conflict, forbidden, notFound } from '../problem';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -127,9 +129,45 @@ async function lockForWrite(trx: Knex.Transaction, req: Request, collection: Col
   return record;
 }
 
-async function sendFeature(res: Response, trx: Knex.Transaction, collection: CollectionDefinition, id: string, status = 200) {
-  const row = await getFeatureRow(trx, collection, id);
-  res.status(status).set('ETag', etagOf(row.version)).type(GEOJSON).send(JSON.stringify(toFeature(row)));
+/**
+ * Where a write changed the map: the footprints (which cover every level's geometry) of the
+ * records, and for land release the area released from, whose remaining polygon changes too.
+ */
+async function changedExtents(trx: Knex.Transaction, collection: CollectionDefinition, ids: string[]): Promise<LonLatBox[]> {
+  const result = await trx.raw(
+    `SELECT ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, ST_YMax(e) AS y1 FROM (
+       SELECT ST_Extent(footprint_geom)::geometry AS e FROM ?? WHERE id = ANY(?::uuid[])
+       UNION ALL
+       SELECT ST_Extent(h.footprint_geom)::geometry FROM hazardous_area h
+       WHERE ?::text = 'land_release' AND h.id IN (SELECT hazardous_area_id FROM land_release WHERE id = ANY(?::uuid[]))
+     ) AS extents WHERE e IS NOT NULL`,
+    [collection.table, ids, collection.table, ids],
+  );
+  return result.rows.map((row: { x0: number; y0: number; x1: number; y1: number }) => [row.x0, row.y0, row.x1, row.y1] as LonLatBox);
+}
+
+interface WriteOutcome {
+  status: number;
+  row?: any;
+  location?: string;
+  body?: unknown;
+  etag?: string;
+  changed: LonLatBox[];
+}
+
+/** Runs a write, and only once it has committed invalidates tiles and answers: read-your-writes everywhere. */
+async function committedWrite(db: Knex, tiles: TileService, viewer: Viewer, res: Response, work: (trx: Knex.Transaction) => Promise<WriteOutcome>) {
+  const outcome = await withViewer(db, viewer, work, 'write');
+  tiles.recordsChanged(outcome.changed);
+  if (outcome.location) res.location(outcome.location);
+  if (outcome.row) {
+    res.status(outcome.status).set('ETag', etagOf(outcome.row.version)).type(GEOJSON).send(JSON.stringify(toFeature(outcome.row)));
+  } else if (outcome.body !== undefined) {
+    res.status(outcome.status).json(outcome.body);
+  } else {
+    if (outcome.etag) res.set('ETag', outcome.etag);
+    res.status(outcome.status).end();
+  }
 }
 
 /** RFC 7396 JSON merge patch. */
@@ -143,7 +181,7 @@ function mergePatch(target: any, patch: any): any {
   return result;
 }
 
-export function itemRoutes(db: Knex, config: Config): Router {
+export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router {
   const router = Router();
   const singleBody = express.json({ limit: config.bodyLimit, type: ['application/json', 'application/geo+json', 'application/merge-patch+json'] });
   const importBody = express.json({ limit: config.importBodyLimit, type: ['application/json', 'application/geo+json'] });
@@ -194,15 +232,15 @@ export function itemRoutes(db: Knex, config: Config): Router {
       problems.sort((a, b) => (a.feature ?? 0) - (b.feature ?? 0));
     }
     rejectIfAny(problems, bulk, bulk ? req.body.features.length : 1);
-    await withViewer(db, viewer, async (trx) => {
+    await committedWrite(db, tiles, viewer, res, async (trx) => {
       const ids = await collection.create(context(trx, viewer), inputs, bulk);
+      const changed = await changedExtents(trx, collection, ids);
       if (!bulk) {
-        res.location(`${baseUrl(req, config)}/collections/${collection.id}/items/${ids[0]}`);
-        return sendFeature(res, trx, collection, ids[0], 201);
+        return { status: 201, row: await getFeatureRow(trx, collection, ids[0]), location: `${baseUrl(req, config)}/collections/${collection.id}/items/${ids[0]}`, changed };
       }
       req.log?.info({ collection: collection.id, imported: ids.length, ms: Date.now() - started }, 'bulk import committed');
-      res.status(201).json({ imported: ids.length, ids, ms: Date.now() - started });
-    }, 'write');
+      return { status: 201, body: { imported: ids.length, ids, ms: Date.now() - started }, changed };
+    });
   });
 
   router.put('/collections/:collectionId/items/:featureId', singleBody, async (req, res) => {
@@ -211,12 +249,13 @@ export function itemRoutes(db: Knex, config: Config): Router {
     const id = featureIdOf(req);
     if (req.body?.type !== 'Feature') throw badRequest('PUT takes one GeoJSON Feature', [{ field: '/type', reason: 'must be Feature' }]);
     const { inputs, problems } = readFeatures(req.body, req.get('content-crs'), collection.inputRules(config.maxVertexGapM));
-    await withViewer(db, viewer, async (trx) => {
+    await committedWrite(db, tiles, viewer, res, async (trx) => {
       const current = await lockForWrite(trx, req, collection, id, viewer);
       rejectIfAny(problems, false, 1);
+      const before = await changedExtents(trx, collection, [id]);
       await collection.replace(context(trx, viewer), current, inputs[0]);
-      await sendFeature(res, trx, collection, id);
-    }, 'write');
+      return { status: 200, row: await getFeatureRow(trx, collection, id), changed: [...before, ...(await changedExtents(trx, collection, [id]))] };
+    });
   });
 
   router.patch('/collections/:collectionId/items/:featureId', singleBody, async (req, res) => {
@@ -227,8 +266,9 @@ export function itemRoutes(db: Knex, config: Config): Router {
     if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
       throw badRequest('PATCH takes a JSON merge patch of the Feature', [{ field: 'body', reason: 'must be an object' }]);
     }
-    await withViewer(db, viewer, async (trx) => {
+    await committedWrite(db, tiles, viewer, res, async (trx) => {
       const current = await lockForWrite(trx, req, collection, id, viewer);
+      const before = await changedExtents(trx, collection, [id]);
       const row = await getFeatureRow(trx, collection, id);
       const currentProperties = toFeature(row).properties as Record<string, any>;
       const properties = mergePatch(currentProperties, patch.properties ?? {});
@@ -252,8 +292,8 @@ export function itemRoutes(db: Knex, config: Config): Router {
       }
       rejectIfAny(problems, false, 1);
       await collection.replace(context(trx, viewer), current, input);
-      await sendFeature(res, trx, collection, id);
-    }, 'write');
+      return { status: 200, row: await getFeatureRow(trx, collection, id), changed: [...before, ...(await changedExtents(trx, collection, [id]))] };
+    });
   });
 
   router.delete('/collections/:collectionId/items/:featureId', express.json({ limit: config.bodyLimit }), async (req, res) => {
@@ -261,23 +301,23 @@ export function itemRoutes(db: Knex, config: Config): Router {
     const viewer = editorOf(req);
     const id = featureIdOf(req);
     const reason = (typeof req.query.reason === 'string' ? req.query.reason : req.body?.reason)?.trim();
-    await withViewer(db, viewer, async (trx) => {
+    await committedWrite(db, tiles, viewer, res, async (trx) => {
       const current = await lockForWrite(trx, req, collection, id, viewer);
       if (!reason) throw badRequest('retiring a record needs a reason (query parameter or JSON body "reason")', [{ field: 'reason', reason: 'is required' }]);
       await collection.retire(context(trx, viewer), current, reason);
-      res.status(204).set('ETag', etagOf(current.version + 1)).end();
-    }, 'write');
+      return { status: 204, etag: etagOf(current.version + 1), changed: await changedExtents(trx, collection, [id]) };
+    });
   });
 
   router.post('/collections/hazardous-areas/items/:featureId/reopen', singleBody, async (req, res) => {
     const collection = collectionById.get('hazardous-areas')!;
     const viewer = editorOf(req);
     const id = featureIdOf(req);
-    await withViewer(db, viewer, async (trx) => {
+    await committedWrite(db, tiles, viewer, res, async (trx) => {
       const current = await lockForWrite(trx, req, collection, id, viewer);
       await reopenHazardousArea(context(trx, viewer), current, req.body ?? {}, req.get('content-crs'));
-      await sendFeature(res, trx, collection, id);
-    }, 'write');
+      return { status: 200, row: await getFeatureRow(trx, collection, id), changed: await changedExtents(trx, collection, [id]) };
+    });
   });
 
   // Restriction is its own resource, not a property: a PUT that omitted it must never lift it.
@@ -288,13 +328,13 @@ export function itemRoutes(db: Knex, config: Config): Router {
     if (typeof req.body?.restricted !== 'boolean') {
       throw badRequest('send {"restricted": true} or {"restricted": false}', [{ field: '/restricted', reason: 'must be a boolean' }]);
     }
-    await withViewer(db, viewer, async (trx) => {
+    await committedWrite(db, tiles, viewer, res, async (trx) => {
       await lockForWrite(trx, req, collection, id, viewer);
       await trx(collection.table).where('id', id).update({
         restricted: req.body.restricted, version: trx.raw('version + 1'), updated_by: actorOf(viewer), updated_at: trx.fn.now(),
       });
-      await sendFeature(res, trx, collection, id);
-    }, 'write');
+      return { status: 200, row: await getFeatureRow(trx, collection, id), changed: await changedExtents(trx, collection, [id]) };
+    });
   });
 
   return router;

@@ -8,9 +8,10 @@ import { hazardStatistics } from '../../access/statistics';
 import { requireViewer } from '../auth/middleware';
 import type { Config } from '../config';
 import { etagOf } from '../etag';
+import type { TileService } from '../../tiles/tileService';
 import { badRequest, forbidden, unauthorized } from '../problem';
 
-export function sharingRoutes(db: Knex, config: Config): Router {
+export function sharingRoutes(db: Knex, config: Config, tiles: TileService): Router {
   const router = Router();
 
   router.get('/sharing/agreements', requireViewer, async (req, res) => {
@@ -26,6 +27,7 @@ export function sharingRoutes(db: Knex, config: Config): Router {
     const agreement = await withViewer(db, viewer, (trx) => setAgreement(trx, viewer, {
       grantee: req.params.grantee, recordKind: req.params.recordKind, level: req.body?.level, comment: req.body?.comment, ifMatchVersion: version,
     }), 'write');
+    tiles.agreementChanged(agreement.grantee);
     res.set('ETag', etagOf(agreement.version)).json(agreement);
   });
 

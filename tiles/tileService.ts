@@ -1,0 +1,36 @@
+// The tile source with its cache wrapped around it (Martin's shape): routes ask for a tile,
+// writes report what they changed.
+import { gzipSync } from 'node:zlib';
+import type { Knex } from 'knex';
+import type { Viewer } from '../server/auth/viewer';
+import { renderTile, scopeOf } from './renderTile';
+import { CachedTile, LonLatBox, TileCache, etagFor } from './tileCache';
+
+export class TileService {
+  readonly cache: TileCache;
+
+  constructor(private readonly db: Knex, maxCacheBytes: number) {
+    this.cache = new TileCache(maxCacheBytes);
+  }
+
+  async tile(viewer: Viewer, layerIds: string[], z: number, x: number, y: number): Promise<CachedTile> {
+    const scope = scopeOf(viewer);
+    const key = TileCache.key(layerIds.join(','), z, x, y, scope);
+    const cached = this.cache.get(key);
+    if (cached) return cached;
+    const generation = this.cache.currentGeneration();
+    const body = await renderTile(this.db, viewer, layerIds, z, x, y);
+    const tile: CachedTile = { body, gzip: body.length > 0 ? gzipSync(body, { level: 6 }) : undefined, etag: etagFor(body) };
+    this.cache.set(key, scope, z, x, y, tile, generation);
+    return tile;
+  }
+
+  recordsChanged(boxes: LonLatBox[]): void {
+    for (const box of boxes) this.cache.invalidateBox(box);
+  }
+
+  agreementChanged(grantee: string): void {
+    // PUBLIC sees no tiles; every other grantee is one scope.
+    this.cache.invalidateScope(grantee);
+  }
+}
