@@ -10,6 +10,7 @@ COPY geo ./geo
 COPY db ./db
 COPY records ./records
 COPY access ./access
+COPY tiles ./tiles
 COPY fixtures ./fixtures
 COPY scripts ./scripts
 RUN npx tsc -p tsconfig.build.json

@@ -9,11 +9,14 @@ import { issueToken } from '../server/auth/issueToken';
 import type { Role } from '../server/auth/viewer';
 import { loadConfig } from '../server/config';
 import { openDatabase } from '../server/start';
+import type { TileService } from '../tiles/tileService';
 
 export interface BenchService {
   db: Knex;
   databaseUrl: string;
   baseUrl: string;
+  /** The running app's tile service (app.locals.tiles), e.g. to clear its cache between requests. */
+  tiles: TileService;
   token(agency: string, role: Role): string;
   stop(): Promise<void>;
 }
@@ -34,13 +37,15 @@ export async function startBenchService(databaseName: string): Promise<BenchServ
     await db('agency_key').insert({ agency_code: agency, kid: 'bench', algorithm: 'ES256', public_key: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
     keys.set(agency, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
   }
+  const app = createApp({ db, config });
   const server: Server = await new Promise((resolve) => {
-    const listening = createApp({ db, config }).listen(0, '127.0.0.1', () => resolve(listening));
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
   return {
     db,
     databaseUrl,
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tiles: app.locals.tiles as TileService,
     token: (agency, role) => issueToken({ agency, role, privateKey: keys.get(agency)!, kid: 'bench', expiresIn: '2h' }),
     stop: async () => {
       await new Promise((resolve) => server.close(resolve));

@@ -2,6 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Problem, forbidden, unauthorized } from '../problem';
 import type { AgencyKeyStore } from './keys';
 import { verifyToken } from './verifyToken';
+import { VerifiedTokenCache } from './tokenCache';
 import { Viewer, canEdit } from './viewer';
 
 declare module 'express-serve-static-core' {
@@ -12,13 +13,14 @@ declare module 'express-serve-static-core' {
 
 /** Reads a bearer token when one is sent; a bad token is always refused, never ignored. */
 export function identify(keys: AgencyKeyStore): RequestHandler {
+  const verified = new VerifiedTokenCache();
   return async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.get('authorization');
     if (!header) return next();
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     try {
       if (!match) throw unauthorized('Authorization header must be "Bearer <token>"');
-      req.viewer = await verifyToken(match[1], keys);
+      req.viewer = await verifyToken(match[1], keys, verified);
       req.log?.setBindings?.({ agency: req.viewer.agency, role: req.viewer.role });
       next();
     } catch (error) {

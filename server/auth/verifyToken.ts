@@ -4,10 +4,13 @@ import jwt from 'jsonwebtoken';
 import { unauthorized } from '../problem';
 import type { AgencyKeyStore } from './keys';
 import { ROLES, Role, Viewer } from './viewer';
+import type { VerifiedTokenCache } from './tokenCache';
 
 const ACCEPTED_ALGORITHMS = new Set(['RS256', 'ES256']);
 
-export async function verifyToken(token: string, keys: AgencyKeyStore): Promise<Viewer> {
+export async function verifyToken(token: string, keys: AgencyKeyStore, cache?: VerifiedTokenCache): Promise<Viewer> {
+  const remembered = cache?.get(token);
+  if (remembered) return remembered;
   const decoded = jwt.decode(token, { complete: true });
   if (!decoded || typeof decoded.payload !== 'object') throw unauthorized('token is not a well-formed JWT');
   const { header, payload } = decoded;
@@ -46,5 +49,7 @@ export async function verifyToken(token: string, keys: AgencyKeyStore): Promise<
   if (liaison !== (role === 'facilitator')) {
     throw unauthorized(liaison ? 'the liaison mechanism acts only as facilitator' : 'only the liaison mechanism has facilitators');
   }
-  return { agency: issuer, role, subject: typeof verified.sub === 'string' ? verified.sub : 'unknown' };
+  const viewer: Viewer = { agency: issuer, role, subject: typeof verified.sub === 'string' ? verified.sub : 'unknown' };
+  cache?.set(token, viewer, verified.exp);
+  return viewer;
 }

@@ -1,0 +1,372 @@
+// `npm run bench:tiles [-- --scale 100000 --samples 20 --seconds 5]`: the cost of a vector tile.
+// On the synthetic fixture, per zoom 6–14, tiles where the data is (the tiles holding the first
+// vertex of `--samples` evenly spaced ANAMA areas, de-duplicated) of layer `hazardous-areas`:
+//   HTTP   an UNCACHED tile end to end (the tile cache is cleared before every request);
+//   floor  the same tile SQL (tiles/renderTile.ts) in the same read transaction, no HTTP;
+//   plain  a plain ST_AsMVT of every area in the tile, no collapse fallback, no overview cells,
+//          as the database owner (the yardstick a bare tile server such as pg_tileserv sets).
+// For the owner ANAMA and for GEO, which sees ANAMA's areas at `summary` through an agreement.
+// Targets: exact zooms (≥ 10) HTTP ≤ 1.3 × plain; overview zooms (< 10) plain ≥ 5 × HTTP;
+// every tile ≤ 500 KB; cached tiles ≥ 5,000 tiles/s with 16 keep-alive connections. The load
+// client runs in a worker thread of this process, so it competes with the server (the main
+// thread) and PostgreSQL for the machine's cores; the report says how busy each thread was.
+import { Agent, createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { generateFixtures } from '../fixtures/generate';
+import { logger } from '../server/logger';
+import type { Viewer } from '../server/auth/viewer';
+import { renderTile, scopeOf } from '../tiles/renderTile';
+import { EXACT_FROM_ZOOM } from '../tiles/tileSql';
+import { startBenchService, table } from './support';
+
+const LAYER = 'hazardous-areas';
+const ZOOMS = [6, 7, 8, 9, 10, 11, 12, 13, 14];
+const MAX_TILE_BYTES = 500 * 1000;
+const EXACT_RATIO_TARGET = 1.3;
+const OVERVIEW_SPEEDUP_TARGET = 5;
+const THROUGHPUT_TARGET = 5000;
+const CONCURRENCY = 16;
+/** Timed samples wanted per zoom and method; fewer when a zoom's budget runs out. */
+const MIN_SAMPLES = 20;
+
+const PLAIN_SQL = `
+SELECT ST_AsMVT(q, '${LAYER}', 4096, 'geom') AS tile FROM (
+  SELECT id::text, classification, status,
+    ST_AsMVTGeom(ST_Transform(remaining_geom, 3857), ST_TileEnvelope(?::integer, ?::integer, ?::integer), 4096, 64, true) AS geom
+  FROM hazardous_area
+  WHERE remaining_geom && ST_Transform(ST_TileEnvelope(?::integer, ?::integer, ?::integer), 4326)
+) AS q`;
+
+type Tile = { z: number; x: number; y: number };
+
+function tileOf(lon: number, lat: number, z: number): Tile {
+  const n = 2 ** z;
+  const x = Math.floor(((lon + 180) / 360) * n);
+  const r = (lat * Math.PI) / 180;
+  const y = Math.floor(((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2) * n);
+  return { z, x: Math.min(n - 1, Math.max(0, x)), y: Math.min(n - 1, Math.max(0, y)) };
+}
+
+const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
+const median = (values: number[]) => sorted(values)[Math.floor(values.length / 2)];
+const p95 = (values: number[]) => sorted(values)[Math.max(0, Math.ceil(values.length * 0.95) - 1)];
+const ms = (value: number) => value.toFixed(value < 10 ? 2 : 1);
+const kb = (bytes: number) => (bytes / 1000).toFixed(1);
+
+/** Features per layer in an MVT (a tile of one layer here): counts field-2 entries of layer field 3. */
+function featureCount(tile: Buffer): number {
+  let count = 0;
+  let pos = 0;
+  const varint = () => {
+    let value = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = tile[pos++];
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+      shift += 7;
+    }
+  };
+  const skip = (wire: number) => {
+    if (wire === 0) varint();
+    else if (wire === 1) pos += 8;
+    else if (wire === 2) pos += varint();
+    else if (wire === 5) pos += 4;
+  };
+  while (pos < tile.length) {
+    const key = varint();
+    if (key >> 3 === 3 && (key & 7) === 2) {
+      const end = varint() + pos;
+      while (pos < end) {
+        const inner = varint();
+        if (inner >> 3 === 2 && (inner & 7) === 2) count++;
+        skip(inner & 7);
+      }
+    } else skip(key & 7);
+  }
+  return count;
+}
+
+interface Fetched { status: number; bytes: number; ms: number }
+
+function get(agent: Agent, url: string, headers: Record<string, string>): Promise<Fetched> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    request(url, { agent, headers }, (response) => {
+      let bytes = 0;
+      response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, bytes, ms: performance.now() - started }));
+      response.on('error', reject);
+    }).on('error', reject).end();
+  });
+}
+
+// The load client: CONCURRENCY loops over keep-alive connections, each asking for the next tile.
+const LOAD_CLIENT = `
+const { workerData, parentPort } = require('node:worker_threads');
+const { Agent, request } = require('node:http');
+const { performance } = require('node:perf_hooks');
+const { urls, headers, concurrency, warmupMs, seconds } = workerData;
+const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+let next = 0, counting = false, done = 0, bytes = 0, bad = 0;
+const statuses = {};
+const latencies = [];
+function one() {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    request(urls[next++ % urls.length], { agent, headers }, (res) => {
+      let n = 0;
+      res.on('data', (c) => (n += c.length));
+      res.on('end', () => {
+        if (counting) {
+          done++; bytes += n; statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1;
+          if (res.statusCode !== 200) bad++;
+          if (done % 7 === 0) latencies.push(performance.now() - started);
+        }
+        resolve();
+      });
+      res.on('error', reject);
+    }).on('error', reject).end();
+  });
+}
+(async () => {
+  let stop = false;
+  const loops = Array.from({ length: concurrency }, async () => { while (!stop) await one(); });
+  await new Promise((r) => setTimeout(r, warmupMs));
+  counting = true;
+  const elu0 = performance.eventLoopUtilization();
+  const started = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  counting = false;
+  const elapsed = performance.now() - started;
+  const elu = performance.eventLoopUtilization(elu0).utilization;
+  stop = true;
+  await Promise.all(loops);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  parentPort.postMessage({ done, bytes, bad, statuses, elapsedMs: elapsed, clientElu: elu,
+    p50: latencies[Math.floor(latencies.length / 2)], p99: latencies[Math.ceil(latencies.length * 0.99) - 1] });
+})().catch((e) => { throw e; });
+`;
+
+interface LoadResult { done: number; bytes: number; bad: number; statuses: Record<string, number>; elapsedMs: number; clientElu: number; p50: number; p99: number }
+
+async function load(urls: string[], headers: Record<string, string>, seconds: number): Promise<LoadResult & { serverElu: number; cpuCores: number }> {
+  const worker = new Worker(LOAD_CLIENT, { eval: true, workerData: { urls, headers, concurrency: CONCURRENCY, warmupMs: 500, seconds } });
+  // The server thread's busy share and the whole process's CPU (server + client threads) over the run.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const elu0 = performance.eventLoopUtilization();
+  const cpu0 = process.cpuUsage();
+  const started = performance.now();
+  const result: LoadResult = await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  const elapsed = performance.now() - started;
+  const cpu = process.cpuUsage(cpu0);
+  await worker.terminate();
+  return { ...result, serverElu: performance.eventLoopUtilization(elu0).utilization, cpuCores: (cpu.user + cpu.system) / 1000 / elapsed };
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      scale: { type: 'string', default: '100000' },
+      samples: { type: 'string', default: '20' },
+      seconds: { type: 'string', default: '5' },
+      'zoom-budget': { type: 'string', default: '8' },
+    },
+  });
+  const scale = Number(values.scale);
+  const seconds = Number(values.seconds);
+  const zoomBudgetMs = Number(values['zoom-budget']) * 1000;
+  const benchStarted = performance.now();
+  const service = await startBenchService('minefield_bench_tiles');
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    process.stderr.write(`importing ${scale} hazardous areas…\n`);
+    const fixtures = generateFixtures({ hazardousAreas: scale, seed: 11 });
+    for (const fixture of fixtures) {
+      const response = await fetch(`${service.baseUrl}/collections/hazardous-areas/items`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${service.token(fixture.agency, 'editor')}`, 'content-type': 'application/geo+json' },
+        body: JSON.stringify({ type: 'FeatureCollection', features: fixture.hazardousAreas }),
+      });
+      if (response.status !== 201) throw new Error(`import failed: ${response.status} ${(await response.text()).slice(0, 300)}`);
+    }
+    await service.db.raw('ANALYZE');
+    await service.db('sharing_agreement').insert({ owner_agency: 'ANAMA', grantee: 'GEO', record_kind: 'hazardous_area', level: 'summary', updated_by: 'bench' });
+    const importSeconds = (performance.now() - benchStarted) / 1000;
+
+    // Tiles where ANAMA's data is: the tile of the first vertex of evenly spaced areas.
+    const anama = fixtures.find((f) => f.agency === 'ANAMA')!.hazardousAreas;
+    const samples = Number(values.samples);
+    const tilesAt = new Map<number, Tile[]>();
+    for (const z of ZOOMS) {
+      const seen = new Map<string, Tile>();
+      for (let n = 0; n < samples; n++) {
+        const feature = anama[Math.floor(((n + 0.5) * anama.length) / samples)];
+        const [lon, lat] = (feature.geometry as GeoJSON.Polygon).coordinates[0][0];
+        const tile = tileOf(lon, lat, z);
+        seen.set(`${tile.x}/${tile.y}`, tile);
+      }
+      tilesAt.set(z, [...seen.values()]);
+    }
+
+    const viewers: { label: string; viewer: Viewer }[] = [
+      { label: 'ANAMA (owner)', viewer: { agency: 'ANAMA', role: 'viewer', subject: 'bench' } },
+      { label: 'GEO (ANAMA at summary)', viewer: { agency: 'GEO', role: 'viewer', subject: 'bench' } },
+    ];
+
+    const plain = (t: Tile) => service.db.transaction(async (trx) => {
+      // The same JIT setting as ours (renderTile turns it off), so the comparison is the SQL.
+      await trx.raw('SET LOCAL jit = off');
+      const result = await trx.raw(PLAIN_SQL, [t.z, t.x, t.y, t.z, t.x, t.y]);
+      return (result.rows[0]?.tile as Buffer | null) ?? Buffer.alloc(0);
+    });
+
+    const rows: Record<string, string | number>[] = [];
+    const verdicts: { exact: number[]; overview: number[]; maxBytes: number; maxAt: string } = { exact: [], overview: [], maxBytes: 0, maxAt: '' };
+    for (const { label, viewer } of viewers) {
+      const headers = { authorization: `Bearer ${service.token(viewer.agency, 'viewer')}`, 'accept-encoding': 'gzip' };
+      const scope = scopeOf(viewer);
+      const http = async (t: Tile) => {
+        service.tiles.cache.invalidateScope(scope);
+        const fetched = await get(agent, `${service.baseUrl}/tiles/${LAYER}/${t.z}/${t.x}/${t.y}.mvt`, headers);
+        if (fetched.status !== 200 && fetched.status !== 204) throw new Error(`tile ${t.z}/${t.x}/${t.y}: HTTP ${fetched.status}`);
+        return fetched;
+      };
+      const floor = (t: Tile) => renderTile(service.db, viewer, [LAYER], t.z, t.x, t.y);
+      for (const z of ZOOMS) {
+        const tiles = tilesAt.get(z)!;
+        process.stderr.write(`${label}: zoom ${z}, ${tiles.length} tiles…\n`);
+        const times = { http: [] as number[], floor: [] as number[], plain: [] as number[] };
+        const ours: number[] = [];
+        const plainBytes: number[] = [];
+        const wire: number[] = [];
+        const features = { ours: [] as number[], plain: [] as number[] };
+        // Warm-up round (untimed): buffers, plans, connections; it also sizes the zoom's rounds.
+        const warmStarted = performance.now();
+        for (const t of tiles) {
+          const body = await floor(t);
+          const plainBody = await plain(t);
+          const fetched = await http(t);
+          ours.push(body.length);
+          plainBytes.push(plainBody.length);
+          wire.push(fetched.bytes);
+          features.ours.push(featureCount(body));
+          features.plain.push(featureCount(plainBody));
+          if (body.length > verdicts.maxBytes) {
+            verdicts.maxBytes = body.length;
+            verdicts.maxAt = `${label} ${t.z}/${t.x}/${t.y}`;
+          }
+        }
+        const roundMs = performance.now() - warmStarted;
+        const rounds = Math.max(1, Math.min(Math.ceil(MIN_SAMPLES / tiles.length), Math.floor(zoomBudgetMs / roundMs)));
+        const methods: [keyof typeof times, (t: Tile) => Promise<unknown>][] = [['http', http], ['floor', floor], ['plain', plain]];
+        for (let round = 0; round < rounds; round++) {
+          for (const t of tiles) {
+            // Rotate the order so that no method always runs right after another.
+            for (let m = 0; m < methods.length; m++) {
+              const [name, run] = methods[(m + round + t.x) % methods.length];
+              const started = performance.now();
+              await run(t);
+              times[name].push(performance.now() - started);
+            }
+          }
+        }
+        const exact = z >= EXACT_FROM_ZOOM;
+        const ratio = exact ? median(times.http) / median(times.plain) : median(times.plain) / median(times.http);
+        (exact ? verdicts.exact : verdicts.overview).push(ratio);
+        rows.push({
+          viewer: label, z, mode: exact ? 'exact' : 'overview', tiles: tiles.length, n: times.http.length,
+          'feat ours': median(features.ours), 'feat plain': median(features.plain),
+          'HTTP p50': ms(median(times.http)), 'HTTP p95': ms(p95(times.http)),
+          'SQL p50': ms(median(times.floor)), 'SQL p95': ms(p95(times.floor)),
+          'plain p50': ms(median(times.plain)), 'plain p95': ms(p95(times.plain)),
+          'KB ours p50/max': `${kb(median(ours))}/${kb(Math.max(...ours))}`,
+          'KB gz p50': kb(median(wire)),
+          'KB plain p50/max': `${kb(median(plainBytes))}/${kb(Math.max(...plainBytes))}`,
+          ratio: exact ? `HTTP/plain ${ratio.toFixed(2)}` : `plain/HTTP ${ratio.toFixed(2)}`,
+          target: exact ? (ratio <= EXACT_RATIO_TARGET ? 'met' : 'NOT met') : (ratio >= OVERVIEW_SPEEDUP_TARGET ? 'met' : 'NOT met'),
+        });
+      }
+    }
+    agent.destroy();
+
+    // Cached throughput: ANAMA's tiles of every zoom, all in the cache.
+    process.stderr.write('cached throughput…\n');
+    const token = service.token('ANAMA', 'viewer');
+    const headers = { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip' };
+    const urls: string[] = [];
+    const primer = new Agent({ keepAlive: true, maxSockets: 1 });
+    for (const z of ZOOMS) {
+      for (const t of tilesAt.get(z)!) {
+        const url = `${service.baseUrl}/tiles/${LAYER}/${t.z}/${t.x}/${t.y}.mvt`;
+        const fetched = await get(primer, url, headers);
+        if (fetched.status === 200) urls.push(url);
+      }
+    }
+    primer.destroy();
+    const cachedBefore = service.tiles.cache.stats.tiles;
+    const load1min = loadavg()[0];
+    const served = await load(urls, headers, seconds);
+    // Diagnostics beside it: the same with request logging off, and a bare node:http server
+    // answering one cached tile (the ceiling of this client on this machine).
+    const level = logger.level;
+    logger.level = 'warn';
+    const quiet = await load(urls, headers, seconds);
+    logger.level = level;
+    const tileBody = (await service.tiles.tile(viewers[0].viewer, [LAYER], 12, tilesAt.get(12)![0].x, tilesAt.get(12)![0].y)).gzip!;
+    const bare = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.mapbox-vector-tile', 'content-encoding': 'gzip', 'content-length': tileBody.length });
+      res.end(tileBody);
+    });
+    await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+    const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/t.mvt`;
+    const ceiling = await load([bareUrl], headers, seconds);
+    await new Promise((resolve) => bare.close(resolve));
+    if (service.tiles.cache.stats.tiles < cachedBefore) throw new Error('tiles left the cache during the throughput run');
+
+    console.log(`\nbench:tiles — ${scale} hazardous areas, layer ${LAYER}; import ${importSeconds.toFixed(0)} s`);
+    console.log(`tiles: the tiles holding the first vertex of ${samples} evenly spaced ANAMA areas per zoom, de-duplicated`);
+    console.log('times in ms (median p50, p95); HTTP = uncached tile through the service (cache cleared before each request),');
+    console.log('SQL = renderTile in its read transaction (the floor), plain = bare ST_AsMVT as the database owner (jit off for both);');
+    console.log(`KB ours = raw MVT, KB gz = bytes on the wire (gzip), feat = features per tile (median)\n`);
+    console.log(table(rows));
+    const worstExact = Math.max(...verdicts.exact);
+    const worstOverview = Math.min(...verdicts.overview);
+    const rate = (r: LoadResult) => (r.done / r.elapsedMs) * 1000;
+    console.log(`\ncached throughput, ${CONCURRENCY} keep-alive connections, ${seconds} s, ${urls.length} distinct cached tiles (gzip), client in a worker thread:`);
+    const loadRows = [
+      { run: 'service (as configured, request logs at info)', r: served },
+      { run: 'service, logger level warn (diagnostic)', r: quiet },
+      { run: 'bare node:http, one buffer (ceiling, diagnostic)', r: ceiling },
+    ].map(({ run, r }) => ({
+      run, 'tiles/s': rate(r).toFixed(0), 'non-200': r.bad, 'p50 ms': ms(r.p50), 'p99 ms': ms(r.p99),
+      'server thread busy': `${(r.serverElu * 100).toFixed(0)} %`, 'client thread busy': `${(r.clientElu * 100).toFixed(0)} %`,
+      'process CPU (cores)': r.cpuCores.toFixed(2),
+    }));
+    console.log(table(loadRows));
+    console.log(`(1-min load average before the run: ${load1min.toFixed(2)} on ${require('node:os').cpus().length} cores)`);
+
+    console.log('\ntargets:');
+    console.log(`  exact zooms ≥ ${EXACT_FROM_ZOOM}: worst HTTP-uncached/plain = ${worstExact.toFixed(2)} (target ≤ ${EXACT_RATIO_TARGET}: ${worstExact <= EXACT_RATIO_TARGET ? 'met' : 'NOT met'})`);
+    console.log(`  overview zooms < ${EXACT_FROM_ZOOM}: worst plain/HTTP-uncached = ${worstOverview.toFixed(2)}× (target ≥ ${OVERVIEW_SPEEDUP_TARGET}×: ${worstOverview >= OVERVIEW_SPEEDUP_TARGET ? 'met' : 'NOT met'})`);
+    console.log(`  largest tile = ${kb(verdicts.maxBytes)} KB at ${verdicts.maxAt} (target ≤ ${MAX_TILE_BYTES / 1000} KB: ${verdicts.maxBytes <= MAX_TILE_BYTES ? 'met' : 'NOT met'})`);
+    console.log(`  cached throughput = ${rate(served).toFixed(0)} tiles/s (target ≥ ${THROUGHPUT_TARGET}: ${rate(served) >= THROUGHPUT_TARGET ? 'met' : 'NOT met'})`);
+    console.log(`\ntotal bench time ${((performance.now() - benchStarted) / 1000).toFixed(0)} s`);
+  } finally {
+    agent.destroy();
+    await service.stop();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
