@@ -11,6 +11,7 @@ COPY db ./db
 COPY records ./records
 COPY access ./access
 COPY tiles ./tiles
+COPY web ./web
 COPY fixtures ./fixtures
 COPY scripts ./scripts
 RUN npx tsc -p tsconfig.build.json
@@ -23,6 +24,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY docs ./docs
+COPY web ./web
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000

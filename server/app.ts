@@ -14,15 +14,18 @@ import { ogcCoreRoutes } from './routes/ogcCore';
 import { operationsRoutes } from './routes/operations';
 import { sharingRoutes } from './routes/sharing';
 import { tileRoutes } from './routes/tiles';
+import { webRoutes } from './routes/web';
 import { TileService } from '../tiles/tileService';
 
 export interface AppDependencies {
   db: Knex;
   config: Config;
   keys?: AgencyKeyStore;
+  /** Demo mode: the map page offers demo tokens. */
+  demo?: boolean;
 }
 
-export function createApp({ db, config, keys = new AgencyKeyStore(db) }: AppDependencies): Express {
+export function createApp({ db, config, keys = new AgencyKeyStore(db), demo = false }: AppDependencies): Express {
   const app = express();
   const tiles = new TileService(db, config.tileCacheBytes);
   app.locals.tiles = tiles;
@@ -43,6 +46,7 @@ export function createApp({ db, config, keys = new AgencyKeyStore(db) }: AppDepe
   }));
   app.use(operationsRoutes(db));
   app.use(identify(keys));
+  app.use(webRoutes({ ...config, demo }, { demo, dataDir: config.dataDir }));
   app.use(ogcCoreRoutes(db, config));
   app.use(itemRoutes(db, config, tiles));
   app.use(informantRoutes(db, config));

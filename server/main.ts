@@ -10,7 +10,7 @@ async function main() {
   const demo = process.argv.includes('--demo') || process.env.DEMO === 'true';
   const db = await openDatabase(config, { create: demo });
   if (demo) await prepareDemo(db, config);
-  const app = createApp({ db, config });
+  const app = createApp({ db, config, demo });
   const server: Server = app.listen(config.port, config.host, () => {
     const url = config.publicUrl ?? `http://localhost:${config.port}`;
     logger.info({ url, demo }, 'minefield-record service listening');

@@ -95,8 +95,9 @@ function setUpDemoChoice(entries, currentToken) {
     const claims = claimsOf(currentToken);
     if (claims) choice = `${claims.agency}/${claims.role}`;
   }
-  // First visit: the neutral liaison mechanism, which sees only what agencies chose to share.
-  if (!choice) choice = 'LIAISON/facilitator';
+  // A demo link may name the viewer: /?as=CHDE/viewer
+  const asked = new URLSearchParams(location.search).get('as');
+  if (asked && entries.some((entry) => demoKey(entry) === asked)) choice = asked;
   select.value = entries.some((entry) => demoKey(entry) === choice) ? choice : '';
   select.addEventListener('change', () => {
     const entry = entries.find((candidate) => demoKey(candidate) === select.value);
@@ -203,6 +204,32 @@ function sameOrigin(url) {
   try { return new URL(url, location.href).origin === location.origin; } catch { return false; }
 }
 
+/**
+ * Frames what this viewer may see: the collection extents are computed through the viewer's
+ * access views, so they reveal nothing hidden. Without visible records the server answers
+ * the service region, and the map says so.
+ */
+async function fitToVisibleRecords(map, token, region) {
+  try {
+    const response = await fetch('/collections', { headers: { Accept: 'application/json', Authorization: `Bearer ${token}` } });
+    if (!response.ok) return;
+    const { collections } = await response.json();
+    const boxes = (collections ?? []).map((c) => c.extent?.spatial?.bbox?.[0]).filter((b) => Array.isArray(b) && b.length === 4);
+    const own = boxes.filter((b) => b.some((value, i) => value !== region[i]));
+    if (!own.length) {
+      showStatus('No records are visible to this viewer: nothing has been shared with it yet.');
+      return;
+    }
+    const bounds = [
+      Math.min(...own.map((b) => b[0])), Math.min(...own.map((b) => b[1])),
+      Math.max(...own.map((b) => b[2])), Math.max(...own.map((b) => b[3])),
+    ];
+    map.fitBounds(bounds, { padding: { top: 100, bottom: 40, left: 300, right: 60 }, maxZoom: 13, duration: 0 });
+  } catch (error) {
+    console.warn('could not frame the visible records:', error);
+  }
+}
+
 async function start() {
   let token = storedToken();
   const demoTokens = await fetchDemoTokens();
@@ -226,6 +253,7 @@ async function start() {
     : { ...style, sources: {}, layers: style.layers.filter((layer) => !layer.source) };
   if (!token) showStatus(demoTokens ? 'Choose an agency and role above to see its records.' : 'Paste a bearer token of your agency above to see its records.');
 
+  const linkedView = Boolean(location.hash); // MapLibre writes the hash as soon as it starts
   const map = new maplibregl.Map({
     container: 'map',
     style: recordsStyle,
@@ -280,6 +308,7 @@ async function start() {
     map.on('mouseenter', id, () => { map.getCanvas().style.cursor = 'pointer'; });
     map.on('mouseleave', id, () => { map.getCanvas().style.cursor = ''; });
   }
+  if (token && !linkedView) map.once('load', () => fitToVisibleRecords(map, token, style.metadata?.['minefield:serviceRegion'] ?? [38, 37, 52, 45]));
   window.minefieldMap = map;
 }
 

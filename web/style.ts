@@ -8,6 +8,8 @@
 // (status and hazardTypes at footprint and overview levels) are simply absent: a test such
 // as ["!=", "status", "closed"] is true when the attribute is missing.
 
+import { SERVICE_REGION } from '../geo/crs';
+
 export const SOURCE_LAYERS = ['hazardous-areas', 'land-releases', 'minefield-records', 'testimonies'] as const;
 
 export const COLOURS = {
@@ -169,7 +171,11 @@ export function defaultStyle(baseUrl: string) {
   return {
     version: 8,
     name: 'Shared minefield records',
-    metadata: { 'minefield:legend': legend() },
+    metadata: {
+      'minefield:legend': legend(),
+      // What /collections answers as the extent when the viewer can see no record.
+      'minefield:serviceRegion': [SERVICE_REGION.minLon, SERVICE_REGION.minLat, SERVICE_REGION.maxLon, SERVICE_REGION.maxLat],
+    },
     center: [46.5, 40.3],
     zoom: 7,
     sources: {

@@ -43,6 +43,90 @@ const LEVEL_AT_LEAST = `
 const common = (level: string) => `
   'ownerAgency', r.owner_agency, 'accessLevel', ${level}, 'version', r.version`;
 
+
+// Each kind's projection: the fields a level may see. The access views apply it to the
+// current rows; the change feed applies the same function to earlier states of a row.
+const projections: Record<(typeof KINDS)[number], string> = {
+  hazardous_area: `
+    CREATE FUNCTION project_hazardous_area(r hazardous_area, level text) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT
+      CASE level
+        WHEN 'footprint' THEN jsonb_build_object(${common('level')}, 'classification', r.classification, 'generalised', true)
+        WHEN 'summary' THEN jsonb_build_object(${common('level')}, 'localRef', r.local_ref,
+          'classification', r.classification, 'status', r.status, 'hazardTypes', to_jsonb(r.hazard_types),
+          'informationDate', r.information_date, 'originalAreaM2', r.original_area_m2,
+          'remainingAreaM2', r.remaining_area_m2, 'releasedAreaM2', r.released_area_m2,
+          'remainingGeometry', ST_AsGeoJSON(r.remaining_geom, 9)::jsonb,
+          'createdAt', r.created_at, 'updatedAt', r.updated_at)
+        ELSE jsonb_build_object(${common('level')}, 'localRef', r.local_ref, 'name', r.name,
+          'classification', r.classification, 'status', r.status, 'hazardTypes', to_jsonb(r.hazard_types),
+          'evidence', r.evidence, 'estimatedDeviceCount', r.estimated_device_count, 'marking', r.marking,
+          'priority', r.priority, 'informationDate', r.information_date, 'originalAreaM2', r.original_area_m2,
+          'remainingAreaM2', r.remaining_area_m2, 'releasedAreaM2', r.released_area_m2,
+          'remainingGeometry', ST_AsGeoJSON(r.remaining_geom, 9)::jsonb, 'inputCrs', 'EPSG:' || r.input_crs,
+          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
+          || CASE WHEN level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
+      END
+    $$`,
+  land_release: `
+    CREATE FUNCTION project_land_release(r land_release, level text) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT
+      CASE level
+        WHEN 'footprint' THEN jsonb_build_object(${common('level')}, 'method', r.method, 'generalised', true)
+        WHEN 'summary' THEN jsonb_build_object(${common('level')}, 'localRef', r.local_ref,
+          'hazardousAreaId', r.hazardous_area_id, 'method', r.method, 'activity', r.activity,
+          'releaseDate', r.release_date, 'areaM2', r.area_m2, 'handoverDate', r.handover->'date',
+          'createdAt', r.created_at, 'updatedAt', r.updated_at)
+        ELSE jsonb_build_object(${common('level')}, 'localRef', r.local_ref,
+          'hazardousAreaId', r.hazardous_area_id, 'method', r.method, 'activity', r.activity,
+          'releaseDate', r.release_date, 'operator', r.operator, 'clearanceDepthCm', r.clearance_depth_cm,
+          'devicesFound', r.devices_found, 'handover', r.handover, 'areaM2', r.area_m2, 'inputCrs', 'EPSG:' || r.input_crs,
+          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
+          || CASE WHEN level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
+      END
+    $$`,
+  minefield_record: `
+    CREATE FUNCTION project_minefield_record(r minefield_record, level text) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT
+      CASE level
+        WHEN 'footprint' THEN jsonb_build_object(${common('level')}, 'generalised', true)
+        WHEN 'summary' THEN jsonb_build_object(${common('level')}, 'localRef', r.local_ref,
+          'hazardTypes', (SELECT jsonb_agg(DISTINCT m->>'type') FROM jsonb_array_elements(r.mine_types) AS m),
+          'areaM2', r.area_m2, 'laidFrom', r.laid_from, 'laidTo', r.laid_to,
+          'accuracyAssessment', jsonb_build_object('grade', r.accuracy_assessment->'grade'),
+          'createdAt', r.created_at, 'updatedAt', r.updated_at)
+        ELSE jsonb_build_object(${common('level')}, 'localRef', r.local_ref, 'name', r.name,
+          'referencePoints', r.reference_points, 'traverse', r.traverse, 'traverseMisclosureM', r.traverse_misclosure_m,
+          'areaM2', r.area_m2, 'mineTypes', r.mine_types, 'totalMines', r.total_mines,
+          'emplacingMethod', r.emplacing_method, 'fuzeType', r.fuze_type, 'fuzeLifetime', r.fuze_lifetime,
+          'selfDestructPeriod', r.self_destruct_period, 'laidFrom', r.laid_from, 'laidTo', r.laid_to,
+          'antiHandling', r.anti_handling, 'rows', r.rows, 'accuracyAssessment', r.accuracy_assessment,
+          'source', r.source, 'inputCrs', 'EPSG:' || r.input_crs,
+          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
+          || CASE WHEN level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
+      END
+    $$`,
+  testimony: `
+    CREATE FUNCTION project_testimony(r testimony, level text) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT
+      CASE level
+        WHEN 'footprint' THEN jsonb_build_object(${common('level')}, 'generalised', true)
+        WHEN 'summary' THEN jsonb_build_object(${common('level')}, 'localRef', r.local_ref,
+          'interviewDate', r.interview_date, 'uncertaintyM', r.uncertainty_m,
+          'hazardTypes', (SELECT jsonb_agg(DISTINCT d->>'type') FROM jsonb_array_elements(r.devices_described) AS d),
+          'layingPeriod', r.laying_period, 'sourceReliability', r.source_reliability,
+          'informationReliability', r.information_reliability, 'createdAt', r.created_at, 'updatedAt', r.updated_at)
+        ELSE jsonb_build_object(${common('level')}, 'localRef', r.local_ref, 'informantCode', r.informant_code,
+          'interview', r.interview, 'narrative', r.narrative, 'uncertaintyM', r.uncertainty_m,
+          'devicesDescribed', r.devices_described, 'layingPeriod', r.laying_period,
+          'sourceReliability', r.source_reliability, 'informationReliability', r.information_reliability,
+          'inputCrs', 'EPSG:' || r.input_crs,
+          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
+          || CASE WHEN level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
+      END
+    $$`,
+};
+
 // The views: one page of SQL per record kind.
 const views: Record<(typeof KINDS)[number], string> = {
   hazardous_area: `
@@ -60,23 +144,7 @@ const views: Record<(typeof KINDS)[number], string> = {
       CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
       CASE WHEN access_at_least(a.level, 'full') THEN r.priority END AS priority,
       CASE WHEN access_at_least(a.level, 'full') THEN r.marking END AS marking,
-      CASE a.level
-        WHEN 'footprint' THEN jsonb_build_object(${common('a.level')}, 'classification', r.classification, 'generalised', true)
-        WHEN 'summary' THEN jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref,
-          'classification', r.classification, 'status', r.status, 'hazardTypes', to_jsonb(r.hazard_types),
-          'informationDate', r.information_date, 'originalAreaM2', r.original_area_m2,
-          'remainingAreaM2', r.remaining_area_m2, 'releasedAreaM2', r.released_area_m2,
-          'remainingGeometry', ST_AsGeoJSON(r.remaining_geom, 9)::jsonb,
-          'createdAt', r.created_at, 'updatedAt', r.updated_at)
-        ELSE jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref, 'name', r.name,
-          'classification', r.classification, 'status', r.status, 'hazardTypes', to_jsonb(r.hazard_types),
-          'evidence', r.evidence, 'estimatedDeviceCount', r.estimated_device_count, 'marking', r.marking,
-          'priority', r.priority, 'informationDate', r.information_date, 'originalAreaM2', r.original_area_m2,
-          'remainingAreaM2', r.remaining_area_m2, 'releasedAreaM2', r.released_area_m2,
-          'remainingGeometry', ST_AsGeoJSON(r.remaining_geom, 9)::jsonb, 'inputCrs', 'EPSG:' || r.input_crs,
-          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
-          || CASE WHEN a.level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
-      END AS properties,
+      project_hazardous_area(r, a.level) AS properties,
       CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object(
         'inputGeometry', r.input_geometry,
         'statusHistory', (SELECT jsonb_agg(jsonb_build_object('from', c.from_status, 'to', c.to_status, 'reason', c.reason,
@@ -98,19 +166,7 @@ const views: Record<(typeof KINDS)[number], string> = {
       CASE WHEN a.level <> 'footprint' THEN r.release_date END AS release_date,
       CASE WHEN a.level <> 'footprint' THEN r.hazardous_area_id END AS hazardous_area_id,
       CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
-      CASE a.level
-        WHEN 'footprint' THEN jsonb_build_object(${common('a.level')}, 'method', r.method, 'generalised', true)
-        WHEN 'summary' THEN jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref,
-          'hazardousAreaId', r.hazardous_area_id, 'method', r.method, 'activity', r.activity,
-          'releaseDate', r.release_date, 'areaM2', r.area_m2, 'handoverDate', r.handover->'date',
-          'createdAt', r.created_at, 'updatedAt', r.updated_at)
-        ELSE jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref,
-          'hazardousAreaId', r.hazardous_area_id, 'method', r.method, 'activity', r.activity,
-          'releaseDate', r.release_date, 'operator', r.operator, 'clearanceDepthCm', r.clearance_depth_cm,
-          'devicesFound', r.devices_found, 'handover', r.handover, 'areaM2', r.area_m2, 'inputCrs', 'EPSG:' || r.input_crs,
-          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
-          || CASE WHEN a.level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
-      END AS properties,
+      project_land_release(r, a.level) AS properties,
       CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('inputGeometry', r.input_geometry) END AS detail
     FROM land_release r
     JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'land_release'
@@ -126,26 +182,10 @@ const views: Record<(typeof KINDS)[number], string> = {
       CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
       CASE WHEN access_at_least(a.level, 'full') THEN r.emplacing_method END AS emplacing_method,
       CASE WHEN a.level <> 'footprint' THEN r.accuracy_assessment->>'grade' END AS accuracy_grade,
-      CASE a.level
-        WHEN 'footprint' THEN jsonb_build_object(${common('a.level')}, 'generalised', true)
-        WHEN 'summary' THEN jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref,
-          'hazardTypes', (SELECT jsonb_agg(DISTINCT m->>'type') FROM jsonb_array_elements(r.mine_types) AS m),
-          'areaM2', r.area_m2, 'laidFrom', r.laid_from, 'laidTo', r.laid_to,
-          'accuracyAssessment', jsonb_build_object('grade', r.accuracy_assessment->'grade'),
-          'createdAt', r.created_at, 'updatedAt', r.updated_at)
-        ELSE jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref, 'name', r.name,
-          'referencePoints', r.reference_points, 'traverse', r.traverse, 'traverseMisclosureM', r.traverse_misclosure_m,
-          'areaM2', r.area_m2, 'mineTypes', r.mine_types, 'totalMines', r.total_mines,
-          'emplacingMethod', r.emplacing_method, 'fuzeType', r.fuze_type, 'fuzeLifetime', r.fuze_lifetime,
-          'selfDestructPeriod', r.self_destruct_period, 'laidFrom', r.laid_from, 'laidTo', r.laid_to,
-          'antiHandling', r.anti_handling, 'rows', r.rows, 'accuracyAssessment', r.accuracy_assessment,
-          'source', r.source, 'inputCrs', 'EPSG:' || r.input_crs,
-          'hazardousAreaIds', (SELECT coalesce(jsonb_agg(l.hazardous_area_id ORDER BY l.hazardous_area_id), '[]'::jsonb)
+      project_minefield_record(r, a.level)
+        || CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('hazardousAreaIds', (SELECT coalesce(jsonb_agg(l.hazardous_area_id ORDER BY l.hazardous_area_id), '[]'::jsonb)
             FROM minefield_record_hazardous_area l JOIN visible_hazardous_area v ON v.id = l.hazardous_area_id
-            WHERE l.minefield_record_id = r.id),
-          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
-          || CASE WHEN a.level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
-      END AS properties,
+            WHERE l.minefield_record_id = r.id)) ELSE '{}'::jsonb END AS properties,
       CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('inputGeometry', r.input_geometry) END AS detail
     FROM minefield_record r
     JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'minefield_record'
@@ -164,25 +204,11 @@ const views: Record<(typeof KINDS)[number], string> = {
       CASE WHEN a.level <> 'footprint' THEN r.source_reliability END AS source_reliability,
       CASE WHEN a.level <> 'footprint' THEN r.information_reliability END AS information_reliability,
       CASE WHEN access_at_least(a.level, 'full') THEN r.informant_code END AS informant_code,
-      CASE a.level
-        WHEN 'footprint' THEN jsonb_build_object(${common('a.level')}, 'generalised', true)
-        WHEN 'summary' THEN jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref,
-          'interviewDate', r.interview_date, 'uncertaintyM', r.uncertainty_m,
-          'hazardTypes', (SELECT jsonb_agg(DISTINCT d->>'type') FROM jsonb_array_elements(r.devices_described) AS d),
-          'layingPeriod', r.laying_period, 'sourceReliability', r.source_reliability,
-          'informationReliability', r.information_reliability, 'createdAt', r.created_at, 'updatedAt', r.updated_at)
-        ELSE jsonb_build_object(${common('a.level')}, 'localRef', r.local_ref, 'informantCode', r.informant_code,
-          'interview', r.interview, 'narrative', r.narrative, 'uncertaintyM', r.uncertainty_m,
-          'devicesDescribed', r.devices_described, 'layingPeriod', r.laying_period,
-          'sourceReliability', r.source_reliability, 'informationReliability', r.information_reliability,
-          'hazardousAreaLinks', (SELECT coalesce(jsonb_agg(jsonb_build_object('hazardousAreaId', l.hazardous_area_id,
+      project_testimony(r, a.level)
+        || CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('hazardousAreaLinks', (SELECT coalesce(jsonb_agg(jsonb_build_object('hazardousAreaId', l.hazardous_area_id,
               'relation', l.relation) ORDER BY l.hazardous_area_id), '[]'::jsonb)
             FROM testimony_hazardous_area l JOIN visible_hazardous_area v ON v.id = l.hazardous_area_id
-            WHERE l.testimony_id = r.id),
-          'inputCrs', 'EPSG:' || r.input_crs,
-          'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
-          || CASE WHEN a.level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
-      END AS properties,
+            WHERE l.testimony_id = r.id)) ELSE '{}'::jsonb END AS properties,
       CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('inputGeometry', r.input_geometry) END AS detail
     FROM testimony r
     JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'testimony'
@@ -250,6 +276,7 @@ export async function up(knex: Knex): Promise<void> {
       CREATE INDEX ${kind}_footprint ON ${kind} USING gist (footprint_geom);
     `);
   }
+  for (const kind of KINDS) await knex.raw(projections[kind]);
   for (const kind of KINDS) await knex.raw(views[kind]);
 
   // The audit trail: append-only. Statement-level triggers write one row per changed record
@@ -375,6 +402,7 @@ export async function down(knex: Knex): Promise<void> {
   for (const kind of KINDS) {
     await knex.raw(`
       DROP VIEW IF EXISTS visible_${kind} CASCADE;
+      DROP FUNCTION IF EXISTS project_${kind}(${kind}, text);
       DROP TRIGGER IF EXISTS ${kind}_audit_insert ON ${kind};
       DROP TRIGGER IF EXISTS ${kind}_audit_update ON ${kind};
       ALTER TABLE ${kind} DROP COLUMN IF EXISTS footprint_geom, DROP COLUMN IF EXISTS restricted;
