@@ -10,7 +10,10 @@ export type TransactionMode = 'read' | 'write';
 
 export async function withViewer<T>(
   db: Knex, viewer: Viewer | undefined, work: (trx: Knex.Transaction) => Promise<T>, mode: TransactionMode = 'read',
+  options: { snapshot?: boolean } = {},
 ): Promise<T> {
+  // A snapshot (several statements that must agree) reads in one REPEATABLE READ snapshot.
+  const config = options.snapshot ? { isolationLevel: 'repeatable read' as const, readOnly: true } : undefined;
   return db.transaction(async (trx) => {
     await trx.raw(
       "SELECT set_config('app.agency', ?, true), set_config('app.role', ?, true), set_config('app.subject', ?, true)",
@@ -18,5 +21,5 @@ export async function withViewer<T>(
     );
     await trx.raw(mode === 'read' ? 'SET LOCAL ROLE minefield_reader' : 'SET LOCAL ROLE minefield_writer');
     return work(trx);
-  });
+  }, config);
 }

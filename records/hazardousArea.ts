@@ -39,8 +39,12 @@ function columnsOf(properties: Record<string, any>) {
 async function duplicatePolygons(trx: Knex.Transaction, owner: string, bulk: boolean, excludeId?: string): Promise<FieldProblem[]> {
   const problems: FieldProblem[] = [];
   const where = (idx: number) => (bulk ? { feature: idx } : {});
+  // Normalising every polygon of a large import costs more than the rest of this check; only
+  // rows that share a shape key (equal polygons always do) can be equal, so only they are.
   const within = await trx.raw(`
     SELECT array_agg(idx ORDER BY idx) AS indexes FROM staged_geometry
+    WHERE shape_key IS NULL
+       OR shape_key IN (SELECT shape_key FROM staged_geometry GROUP BY shape_key HAVING count(*) > 1)
     GROUP BY md5(ST_AsEWKB(ST_Normalize(ST_Multi(geom)))) HAVING count(*) > 1`);
   for (const { indexes } of within.rows) {
     for (const idx of indexes.slice(1)) {
@@ -63,7 +67,7 @@ async function duplicatePolygons(trx: Knex.Transaction, owner: string, bulk: boo
 async function create(context: WriteContext, inputs: FeatureInput[], bulk: boolean): Promise<string[]> {
   const { trx, viewer, actor } = context;
   const problems = await checkLocalRefs(trx, 'hazardous_area', viewer.agency, inputs, bulk);
-  problems.push(...(await stageGeometries(trx, inputs, bulk)));
+  problems.push(...(await stageGeometries(trx, inputs, bulk, { areaAndShape: true })));
   if (problems.length === 0) problems.push(...(await duplicatePolygons(trx, viewer.agency, bulk)));
   throwConflictsOrProblems(problems, bulk, inputs.length);
 
@@ -80,9 +84,8 @@ async function create(context: WriteContext, inputs: FeatureInput[], bulk: boole
          FROM json_to_recordset(?::json) AS p(idx integer, local_ref text, name jsonb, classification text,
            hazard_types text[], evidence jsonb, estimated_device_count integer, marking text, priority text,
            information_date date)
-         JOIN LATERAL (SELECT s.srid, s.input, ST_Multi(s.geom) AS geom, ST_Area(s.geom::geography) AS m2
-                       FROM staged_geometry s WHERE s.idx = p.idx) AS g ON true
-         ORDER BY p.idx
+         JOIN (SELECT s.idx, s.srid, s.input, ST_Multi(s.geom) AS geom, s.area_m2 AS m2 FROM staged_geometry s) AS g
+           ON g.idx = p.idx
          RETURNING id, local_ref, information_date
        ), history AS (
          INSERT INTO hazardous_area_status_change (hazardous_area_id, from_status, to_status, reason, status_date, changed_by)

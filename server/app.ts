@@ -16,6 +16,9 @@ import { sharingRoutes } from './routes/sharing';
 import { tileRoutes } from './routes/tiles';
 import { webRoutes } from './routes/web';
 import { TileService } from '../tiles/tileService';
+import { FeedService } from '../feed/feedService';
+import { FeedStream } from '../feed/stream';
+import { feedRoutes } from './routes/feed';
 
 export interface AppDependencies {
   db: Knex;
@@ -28,7 +31,10 @@ export interface AppDependencies {
 export function createApp({ db, config, keys = new AgencyKeyStore(db), demo = false }: AppDependencies): Express {
   const app = express();
   const tiles = new TileService(db, config.tileCacheBytes);
+  const feed = new FeedService(db);
+  const feedStream = new FeedStream(feed, config.databaseUrl);
   app.locals.tiles = tiles;
+  app.locals.feedStream = feedStream;
   app.disable('x-powered-by');
   // Responses that want an ETag set their own (versions, tile hashes); hashing every body costs throughput.
   app.set('etag', false);
@@ -52,6 +58,7 @@ export function createApp({ db, config, keys = new AgencyKeyStore(db), demo = fa
   app.use(informantRoutes(db, config));
   app.use(sharingRoutes(db, config, tiles));
   app.use(tileRoutes(tiles, config));
+  app.use(feedRoutes(feed, feedStream, config));
   app.use((req, _res, next) => next(new Problem(404, 'Not found', `no route for ${req.method} ${req.path}`)));
   app.use(problemHandler);
   return app;

@@ -15,6 +15,7 @@ export interface Config {
   shutdownGraceMs: number;
   maxVertexGapM: number;
   tileCacheBytes: number;
+  feedRetentionDays: number;
 }
 
 function intFrom(name: string, fallback: number): number {
@@ -39,5 +40,6 @@ export function loadConfig(): Config {
     shutdownGraceMs: intFrom('SHUTDOWN_GRACE_MS', 10000),
     maxVertexGapM: intFrom('MAX_VERTEX_GAP_M', 25000),
     tileCacheBytes: intFrom('TILE_CACHE_MB', 256) * 1024 * 1024,
+    feedRetentionDays: intFrom('FEED_RETENTION_DAYS', 90),
   };
 }

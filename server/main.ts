@@ -4,6 +4,7 @@ import { createApp } from './app';
 import { loadConfig } from './config';
 import { logger } from './logger';
 import { openDatabase, prepareDemo } from './start';
+import { pruneChangeLog } from '../feed/retention';
 
 async function main() {
   const config = loadConfig();
@@ -20,6 +21,13 @@ async function main() {
     }
   });
 
+  // Prune the change log past its retention hourly (and once at start).
+  const prune = () => pruneChangeLog(db, config.feedRetentionDays)
+    .then((pruned) => { if (pruned) logger.info({ pruned }, 'change log pruned'); })
+    .catch((error) => logger.error({ err: error }, 'change log pruning failed'));
+  void prune();
+  setInterval(prune, 3_600_000).unref();
+
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -30,6 +38,7 @@ async function main() {
       process.exit(1);
     }, config.shutdownGraceMs);
     force.unref();
+    void app.locals.feedStream.close();
     server.close(async () => {
       await db.destroy();
       logger.info('stopped');

@@ -40,27 +40,28 @@ const SERVICE_REGION_BBOX = [38.0, 37.0, 52.0, 45.0];
 // THE SPEC: exactly which property keys a viewer gets, per kind and level (Feature.properties,
 // including the `detail` fields merged in at full). Written out by hand from the rules and the
 // view definitions in db/migrations/20261123_04_sharing.ts; `owner` is full + `restricted`.
-const COMMON = ['ownerAgency', 'accessLevel', 'version'];
-const STAMPS = ['createdAt', 'updatedAt'];
-const FULL_STAMPS = ['inputCrs', 'createdBy', 'createdAt', 'updatedBy', 'updatedAt'];
+// Below full, neither the version nor edit times: they would tell a partner that something it
+// cannot see has changed (and the ETag is then a hash of what the viewer sees, not the version).
+const COMMON = ['ownerAgency', 'accessLevel'];
+const FULL_STAMPS = ['version', 'inputCrs', 'createdBy', 'createdAt', 'updatedBy', 'updatedAt'];
 const KEYS: Record<Kind, Record<'footprint' | 'summary' | 'full', string[]>> = {
   hazardous_area: {
     footprint: [...COMMON, 'classification', 'generalised'],
     summary: [...COMMON, 'localRef', 'classification', 'status', 'hazardTypes', 'informationDate', 'originalAreaM2',
-      'remainingAreaM2', 'releasedAreaM2', 'remainingGeometry', ...STAMPS],
+      'remainingAreaM2', 'releasedAreaM2', 'remainingGeometry'],
     full: [...COMMON, 'localRef', 'name', 'classification', 'status', 'hazardTypes', 'evidence', 'estimatedDeviceCount',
       'marking', 'priority', 'informationDate', 'originalAreaM2', 'remainingAreaM2', 'releasedAreaM2', 'remainingGeometry',
       ...FULL_STAMPS, 'inputGeometry', 'statusHistory'],
   },
   land_release: {
     footprint: [...COMMON, 'method', 'generalised'],
-    summary: [...COMMON, 'localRef', 'hazardousAreaId', 'method', 'activity', 'releaseDate', 'areaM2', 'handoverDate', ...STAMPS],
+    summary: [...COMMON, 'localRef', 'hazardousAreaId', 'method', 'activity', 'releaseDate', 'areaM2', 'handoverDate'],
     full: [...COMMON, 'localRef', 'hazardousAreaId', 'method', 'activity', 'releaseDate', 'operator', 'clearanceDepthCm',
       'devicesFound', 'handover', 'areaM2', ...FULL_STAMPS, 'inputGeometry'],
   },
   minefield_record: {
     footprint: [...COMMON, 'generalised'],
-    summary: [...COMMON, 'localRef', 'hazardTypes', 'areaM2', 'laidFrom', 'laidTo', 'accuracyAssessment', ...STAMPS],
+    summary: [...COMMON, 'localRef', 'hazardTypes', 'areaM2', 'laidFrom', 'laidTo', 'accuracyAssessment'],
     full: [...COMMON, 'localRef', 'name', 'referencePoints', 'traverse', 'traverseMisclosureM', 'areaM2', 'mineTypes',
       'totalMines', 'emplacingMethod', 'fuzeType', 'fuzeLifetime', 'selfDestructPeriod', 'laidFrom', 'laidTo', 'antiHandling',
       'rows', 'accuracyAssessment', 'source', 'hazardousAreaIds', ...FULL_STAMPS, 'inputGeometry'],
@@ -68,7 +69,7 @@ const KEYS: Record<Kind, Record<'footprint' | 'summary' | 'full', string[]>> = {
   testimony: {
     footprint: [...COMMON, 'generalised'],
     summary: [...COMMON, 'localRef', 'interviewDate', 'uncertaintyM', 'hazardTypes', 'layingPeriod', 'sourceReliability',
-      'informationReliability', ...STAMPS],
+      'informationReliability'],
     full: [...COMMON, 'localRef', 'informantCode', 'interview', 'narrative', 'uncertaintyM', 'devicesDescribed', 'layingPeriod',
       'sourceReliability', 'informationReliability', 'hazardousAreaLinks', ...FULL_STAMPS, 'inputGeometry'],
   },
@@ -85,26 +86,35 @@ const SUMMARY_DERIVED: Record<Kind, Record<string, (full: any) => unknown>> = {
   hazardous_area: {},
   land_release: { handoverDate: (full) => full.handover?.date ?? null },
   minefield_record: { hazardTypes: (full) => distinctTypes(full.mineTypes), accuracyAssessment: (full) => ({ grade: full.accuracyAssessment?.grade ?? null }) },
-  testimony: { hazardTypes: (full) => distinctTypes(full.devicesDescribed) },
+  testimony: { hazardTypes: (full) => distinctTypes(full.devicesDescribed), interviewDate: (full) => full.interview?.date ?? null },
 };
 /** Never in any response to anyone but the owner's /informants/{id}. */
 const IDENTITY_KEYS = ['fullName', 'contact'];
 
 // ---------------------------------------------------------------------------------------------
 // The model: agreements, records and informants, as this file made them.
-interface Rec { id: string; kind: Kind; owner: Agency; restricted: boolean; cell: [number, number]; areaId?: string; linkedAreaIds: string[] }
+interface Rec { id: string; kind: Kind; owner: Agency; restricted: boolean; retired?: { by: string; reason: string }; cell: [number, number]; areaId?: string; linkedAreaIds: string[] }
 interface Informant { id: string; owner: Agency; code: string; fullName: string; contact: string }
 interface Viewer { label: string; agency?: string; role?: 'editor' | 'viewer' | 'facilitator'; token?: string }
 
 const agreements = new Map<string, { level: (typeof LEVELS)[number]; version: number }>();
 const akey = (owner: string, grantee: string, kind: Kind) => `${owner}|${grantee}|${kind}`;
 const records: Rec[] = [];
+/** 410 answers below full that carried who retired a record or why (see the sweep). */
+const retiredLeaks: string[] = [];
 const informants: Informant[] = [];
 const byId = new Map<string, Rec>();
 
+const tokens = new Map<string, string>();
+/** Signing is slow (RSA for ANAMA): one token per agency and role for the whole file. */
+const tok = (agency: string, role: 'editor' | 'viewer' | 'facilitator', subject?: string) => {
+  const key = `${agency}|${role}|${subject ?? ''}`;
+  if (!tokens.has(key)) tokens.set(key, tokenFor(agency, role, subject));
+  return tokens.get(key)!;
+};
 const VIEWERS = (): Viewer[] => [
-  ...AGENCIES.flatMap((agency) => (['editor', 'viewer'] as const).map((role) => ({ label: `${agency} ${role}`, agency, role, token: tokenFor(agency, role) }))),
-  { label: 'LIAISON facilitator', agency: 'LIAISON', role: 'facilitator', token: tokenFor('LIAISON', 'facilitator') },
+  ...AGENCIES.flatMap((agency) => (['editor', 'viewer'] as const).map((role) => ({ label: `${agency} ${role}`, agency, role, token: tok(agency, role) }))),
+  { label: 'LIAISON facilitator', agency: 'LIAISON', role: 'facilitator', token: tok('LIAISON', 'facilitator') },
   { label: 'no token' },
 ];
 
@@ -150,7 +160,7 @@ async function committed(table: string, id: string, check: (row: any) => boolean
 }
 
 async function post(agency: Agency, collection: string, body: unknown) {
-  const response = await api('POST', `/collections/${collection}/items`, { token: tokenFor(agency, 'editor'), body });
+  const response = await api('POST', `/collections/${collection}/items`, { token: tok(agency, 'editor'), body });
   expect(response.status, `POST ${collection}: ${response.text}`).to.equal(201);
   return response.body;
 }
@@ -203,7 +213,7 @@ async function createMinefield(owner: Agency, linkTo: Rec[]) {
 async function registerInformant(owner: Agency) {
   const code = freshRef('ACC-INF');
   const identity = { code, fullName: `Synthetic Informant ${code} Qarabaghlian-Tsereteli`, contact: `${code.toLowerCase()}@acc.example.invalid` };
-  const response = await api('POST', '/informants', { token: tokenFor(owner, 'editor'), body: identity, headers: JSON_HEADERS });
+  const response = await api('POST', '/informants', { token: tok(owner, 'editor'), body: identity, headers: JSON_HEADERS });
   expect(response.status, response.text).to.equal(201);
   const informant: Informant = { id: response.body.id, owner, ...identity };
   informants.push(informant);
@@ -230,14 +240,14 @@ async function createTestimony(owner: Agency, uncertaintyM: number, linkTo: Rec[
 async function setAgreement(owner: Agency, grantee: string, kind: Kind, level: (typeof LEVELS)[number]) {
   const current = agreements.get(akey(owner, grantee, kind));
   const response = await api('PUT', `/sharing/agreements/${grantee}/${COLLECTION[kind]}`, {
-    token: tokenFor(owner, 'editor'), body: { level }, headers: { ...JSON_HEADERS, 'if-match': `"${current?.version ?? 0}"` },
+    token: tok(owner, 'editor'), body: { level }, headers: { ...JSON_HEADERS, 'if-match': `"${current?.version ?? 0}"` },
   });
   expect(response.status, response.text).to.equal(200);
   agreements.set(akey(owner, grantee, kind), { level, version: response.body.version });
 }
 
 async function setRestriction(rec: Rec, restricted: boolean, wait = true) {
-  const owner = tokenFor(rec.owner, 'editor');
+  const owner = tok(rec.owner, 'editor');
   const current = await api('GET', `/collections/${COLLECTION[rec.kind]}/items/${rec.id}`, { token: owner });
   expect(current.status, current.text).to.equal(200);
   const response = await api('PUT', `/collections/${COLLECTION[rec.kind]}/items/${rec.id}/restriction`, {
@@ -259,16 +269,18 @@ const sortIds = (ids: Iterable<string>) => [...ids].sort();
 
 // ---------------------------------------------------------------------------------------------
 // One full sweep: every viewer × every read endpoint, compared with the oracle.
-interface Sweep { requests: number; footprintPairs: { label: string; footprint: unknown; exact: unknown }[]; texts: { label: string; text: string }[] }
+interface Sweep { ownerFeatures: Map<string, any>; requests: number; footprintPairs: { label: string; footprint: unknown; exact: unknown }[]; texts: { label: string; text: string }[] }
 
 async function allRows(kind: Kind): Promise<{ id: string; owner_agency: string; restricted: boolean }[]> {
   return getHarness().db(kind).select('id', 'owner_agency', 'restricted').whereNull('retired_at');
+
 }
 
 /** Model state, else the base table for rows this file did not create. */
 const restrictedOf = (row: { id: string; restricted: boolean }) => byId.get(row.id)?.restricted ?? row.restricted;
 
-function checkFeature(sweep: Sweep, viewer: Viewer, feature: any, rec: Rec, ownerFeature: any, where: string) {
+/** ownerFeature: the owner's own copy, to compare values with; undefined for records of earlier scenarios (keys only). */
+function checkFeature(sweep: Sweep, viewer: Viewer, feature: any, rec: Rec, ownerFeature: any | undefined, where: string) {
   const level = levelOf(viewer, rec.owner, rec.kind);
   const label = `${viewer.label} ${where} ${rec.kind} ${rec.id} at ${level}`;
   expect(feature.id, label).to.equal(rec.id);
@@ -281,14 +293,15 @@ function checkFeature(sweep: Sweep, viewer: Viewer, feature: any, rec: Rec, owne
   if (level === 'footprint') {
     expect(props.generalised, label).to.equal(true);
     expect(feature.geometry.type, label).to.equal('Polygon');
-    expect(feature.geometry, `${label}: footprint must not be the exact geometry`).to.not.deep.equal(ownerFeature.geometry);
     for (const [x, y] of vertices(feature.geometry)) expect(onGrid(x) && onGrid(y), `${label}: vertex ${x},${y} off the 0.001° grid`).to.equal(true);
+    if (!ownerFeature) return;
+    expect(feature.geometry, `${label}: footprint must not be the exact geometry`).to.not.deep.equal(ownerFeature.geometry);
     if (rec.kind === 'hazardous_area') expect(props.classification, label).to.equal(ownerFeature.properties.classification);
     if (rec.kind === 'land_release') expect(props.method, label).to.equal(ownerFeature.properties.method);
-    expect(props.version, label).to.equal(ownerFeature.properties.version);
     sweep.footprintPairs.push({ label, footprint: feature.geometry, exact: ownerFeature.geometry });
     return;
   }
+  if (!ownerFeature) return;
   expect(feature.geometry, `${label}: geometry`).to.deep.equal(ownerFeature.geometry);
   for (const key of Object.keys(props)) {
     if (key === 'accessLevel' || key === 'restricted') continue;
@@ -306,8 +319,9 @@ function checkFeature(sweep: Sweep, viewer: Viewer, feature: any, rec: Rec, owne
   }
 }
 
-async function sweep(phase: string): Promise<Sweep> {
-  const s: Sweep = { requests: 0, footprintPairs: [], texts: [] };
+/** scope: this scenario's records, read one by one and compared value by value; every record is in the list checks. */
+async function sweep(phase: string, scope: Rec[], scopeInformants: Informant[], light = false): Promise<Sweep> {
+  const s: Sweep = { ownerFeatures: new Map(), requests: 0, footprintPairs: [], texts: [] };
   const call = async (viewer: Viewer, method: string, path: string) => {
     const response = await api(method, path, { token: viewer.token });
     s.requests++;
@@ -316,23 +330,24 @@ async function sweep(phase: string): Promise<Sweep> {
   };
   const viewers = VIEWERS();
   // The owners' own copies: what the exact record looks like.
-  const ownerFeatures = new Map<string, any>();
-  for (const rec of records) {
-    const response = await api('GET', `/collections/${COLLECTION[rec.kind]}/items/${rec.id}`, { token: tokenFor(rec.owner, 'editor') });
+  const ownerFeatures = s.ownerFeatures;
+  for (const rec of scope.filter((r) => !r.retired)) {
+    const response = await api('GET', `/collections/${COLLECTION[rec.kind]}/items/${rec.id}`, { token: tok(rec.owner, 'editor') });
     expect(response.status, `owner reads ${rec.id}: ${response.text}`).to.equal(200);
     ownerFeatures.set(rec.id, response.body);
   }
   const tables = Object.fromEntries(await Promise.all(KINDS.map(async (kind) => [kind, await allRows(kind)] as const))) as Record<Kind, Awaited<ReturnType<typeof allRows>>>;
 
-  for (const viewer of viewers) {
+  await Promise.all(viewers.map(async (viewer) => {
     const tag = `[${phase}] ${viewer.label}`;
     for (const kind of KINDS) {
       const items = `/collections/${COLLECTION[kind]}/items`;
-      const mine = records.filter((rec) => rec.kind === kind);
+      const mine = records.filter((rec) => rec.kind === kind && !rec.retired);
+      const scoped = scope.filter((rec) => rec.kind === kind);
       const expectedAll = sortIds(tables[kind].filter((row) => sees(viewer, row.owner_agency, kind, restrictedOf(row))).map((row) => row.id));
       const expectedMine = sortIds(mine.filter((rec) => sees(viewer, rec.owner, kind, rec.restricted)).map((rec) => rec.id));
       if (!viewer.token) {
-        for (const path of [`${items}?limit=10000`, `${items}?bbox=${REGION_BBOX}`, ...mine.map((rec) => `${items}/${rec.id}`)]) {
+        for (const path of [`${items}?limit=10000`, `${items}?bbox=${REGION_BBOX}`, ...scoped.map((rec) => `${items}/${rec.id}`)]) {
           const response = await call(viewer, 'GET', path);
           expect(response.status, `${tag} GET ${path}`).to.equal(401);
           expect(response.body?.features, `${tag} GET ${path}`).to.equal(undefined);
@@ -354,25 +369,39 @@ async function sweep(phase: string): Promise<Sweep> {
       expect(sortIds(region.body.features.map((f: any) => f.id)), `${tag} ${items} bbox region: ids`).to.deep.equal(expectedMine);
       for (const feature of region.body.features) checkFeature(s, viewer, feature, byId.get(feature.id)!, ownerFeatures.get(feature.id), 'bbox');
       // One cell at a time: the record drawn there, or nothing.
-      for (const rec of mine) {
+      for (const rec of light ? [] : scoped) {
         const cell = await call(viewer, 'GET', `${items}?bbox=${cellBbox(rec.cell)}`);
         expect(cell.status).to.equal(200);
-        const expected = sees(viewer, rec.owner, kind, rec.restricted) ? [rec.id] : [];
+        const expected = !rec.retired && sees(viewer, rec.owner, kind, rec.restricted) ? [rec.id] : [];
         expect(cell.body.features.map((f: any) => f.id), `${tag} ${items} bbox of cell of ${rec.id}`).to.deep.equal(expected);
       }
       // Each record by id.
-      for (const rec of mine) {
+      for (const rec of scoped) {
         const one = await call(viewer, 'GET', `${items}/${rec.id}`);
+        if (rec.retired) {
+          // Retired: 410 to whoever may see it, 404 to anyone else. Who retired it and why are
+          // full-level facts (like updatedBy and the free-text fields): not below full.
+          const level = levelOf(viewer, rec.owner, kind);
+          expect(one.status, `${tag} GET retired ${items}/${rec.id} at ${level}`).to.equal(sees(viewer, rec.owner, kind, rec.restricted) ? 410 : 404);
+          // Collected, not thrown here, so one known leak does not hide the rest of the sweep; the
+          // test 'a retired record …' below fails on it (and reproduces it on its own).
+          if (level !== 'full' && level !== 'owner' && (one.text.includes(rec.retired.by) || one.text.includes(rec.retired.reason))) {
+            retiredLeaks.push(`${tag} GET retired ${items}/${rec.id} at ${level}: ${one.text}`);
+          }
+          continue;
+        }
         if (sees(viewer, rec.owner, kind, rec.restricted)) {
           expect(one.status, `${tag} GET ${items}/${rec.id}: ${one.text}`).to.equal(200);
           checkFeature(s, viewer, one.body, rec, ownerFeatures.get(rec.id), 'item');
-          expect(one.headers.get('etag'), `${tag} ETag`).to.equal(`"${ownerFeatures.get(rec.id).properties.version}"`);
+          const version = `"${ownerFeatures.get(rec.id).properties.version}"`;
+          if (levelOf(viewer, rec.owner, kind) === 'owner') expect(one.headers.get('etag'), `${tag} ETag`).to.equal(version);
+          else expect(one.headers.get('etag'), `${tag} ETag is the version, which only the owner is given`).to.not.equal(version);
         } else {
           expect(one.status, `${tag} GET ${items}/${rec.id} must be hidden`).to.equal(404);
         }
       }
       // Records of the other collections are not reachable through this one.
-      for (const rec of records.filter((r) => r.kind !== kind).slice(0, 2)) {
+      for (const rec of light ? [] : scope.filter((r) => r.kind !== kind).slice(0, 1)) {
         expect((await call(viewer, 'GET', `${items}/${rec.id}`)).status, `${tag} ${rec.id} through ${items}`).to.equal(404);
       }
     }
@@ -451,7 +480,7 @@ async function sweep(phase: string): Promise<Sweep> {
       expect(codes.body.informants.map((i: any) => i.code).sort(), `${tag} /informants`).to.deep.equal(registered);
       for (const i of codes.body.informants) expect(Object.keys(i).sort(), `${tag} /informants entry`).to.deep.equal(['code', 'id']);
     }
-    for (const informant of informants) {
+    for (const informant of scopeInformants) {
       const response = await api('GET', `/informants/${informant.id}`, { token: viewer.token });
       s.requests++;
       const own = viewer.role === 'editor' && viewer.agency === informant.owner;
@@ -459,7 +488,7 @@ async function sweep(phase: string): Promise<Sweep> {
       if (own) expect(response.body).to.include({ code: informant.code, fullName: informant.fullName, contact: informant.contact });
       else s.texts.push({ label: `${viewer.label} GET /informants/${informant.id}`, text: response.text });
     }
-  }
+  }));
 
   // Identities: never in any response but the owner's own /informants/{id} (not collected above).
   for (const { label, text } of s.texts) {
@@ -481,7 +510,7 @@ async function sweep(phase: string): Promise<Sweep> {
 }
 
 /** The attribute filters are query parameters of the same read: they may only match what the viewer is shown. */
-async function filterSweep(phase: string): Promise<number> {
+async function filterSweep(phase: string, scope: Rec[], ownerFeatures: Map<string, any>): Promise<number> {
   let requests = 0;
   const getters: Record<Kind, Record<string, (p: any) => unknown[]>> = {
     hazardous_area: {
@@ -499,20 +528,20 @@ async function filterSweep(phase: string): Promise<number> {
       informantCode: (p) => [p.informantCode], ownerAgency: (p) => [p.ownerAgency], localRef: (p) => [p.localRef],
     },
   };
-  for (const viewer of VIEWERS().filter((v) => v.token)) {
+  // The viewer role of each agency and the facilitator (editors read exactly what viewers read).
+  await Promise.all(VIEWERS().filter((v) => v.token && v.role !== 'editor').map(async (viewer) => {
     for (const kind of KINDS) {
       const items = `/collections/${COLLECTION[kind]}/items`;
       const shown = (await api('GET', `${items}?bbox=${REGION_BBOX}&limit=10000`, { token: viewer.token })).body.features;
       requests++;
-      const mine = records.filter((rec) => rec.kind === kind);
+      const mine = scope.filter((rec) => rec.kind === kind);
       for (const [name, get] of Object.entries(getters[kind])) {
         // Values the owners hold (so hidden values are tried too), one or two per filter.
         const values = new Set<string>();
         for (const rec of mine) {
-          const owned = (await api('GET', `${items}/${rec.id}`, { token: tokenFor(rec.owner, 'editor') })).body.properties;
-          for (const value of get({ ...owned, hazardTypes: owned.hazardTypes })) if (typeof value === 'string') values.add(value);
+          for (const value of get(ownerFeatures.get(rec.id).properties)) if (typeof value === 'string') values.add(value);
         }
-        for (const value of [...values].slice(0, name === 'localRef' || name === 'hazardousAreaId' || name === 'informantCode' ? 4 : 3)) {
+        for (const value of [...values].slice(0, name === 'localRef' || name === 'hazardousAreaId' || name === 'informantCode' ? 3 : 2)) {
           const response = await api('GET', `${items}?bbox=${REGION_BBOX}&limit=10000&${name}=${encodeURIComponent(value)}`, { token: viewer.token });
           requests++;
           expect(response.status, `${viewer.label} ${name}=${value}: ${response.text}`).to.equal(200);
@@ -521,7 +550,7 @@ async function filterSweep(phase: string): Promise<number> {
         }
       }
     }
-  }
+  }));
   return requests;
 }
 
@@ -558,6 +587,7 @@ describe('access control: every viewer, every read, against an independent model
     await fc.assert(fc.asyncProperty(scenarioArb, async (scenario) => {
       totals.scenarios++;
       const before = records.length;
+      const informantsBefore = informants.length;
       // Records of every kind, by random owners, through the API.
       const created: Rec[] = [];
       for (const area of scenario.areas) {
@@ -580,10 +610,10 @@ describe('access control: every viewer, every read, against an independent model
       }
       for (const [i, rec] of fresh.entries()) if (scenario.restrict[i % scenario.restrict.length] === 0) await setRestriction(rec, true);
 
-      const first = await sweep(`scenario ${totals.scenarios}`);
+      const first = await sweep(`scenario ${totals.scenarios}`, fresh, informants.slice(informantsBefore));
       totals.requests += first.requests;
       totals.footprints += first.footprintPairs.length;
-      totals.filters += await filterSweep(`scenario ${totals.scenarios}`);
+      totals.filters += await filterSweep(`scenario ${totals.scenarios}`, fresh, first.ownerFeatures);
 
       // Lower or revoke one granted level: the very next request of the grantee shows the new level.
       const granted = fresh.flatMap((rec) => GRANTEES.filter((g) => g !== rec.owner && !rec.restricted)
@@ -612,10 +642,23 @@ describe('access control: every viewer, every read, against an independent model
         expect(next.status, `${grantee} still reads ${rec.kind} ${rec.id} on the request right after its owner restricted it`).to.equal(404);
         await committed(rec.kind, rec.id, (row) => row.restricted === true);
       }
-      const second = await sweep(`scenario ${totals.scenarios}, after lowering and restricting`);
+      // Retire one minefield record or testimony, shared or not: gone from every list and extent.
+      const retirable = fresh.filter((rec) => (rec.kind === 'minefield_record' || rec.kind === 'testimony') && !rec.restricted);
+      if (retirable.length) {
+        const rec = retirable[scenario.mutation.pick % retirable.length];
+        const subject = `retirer-${totals.scenarios}-zq`;
+        const reason = `Synthetic retirement note ${freshRef('WHY')} duplicate of a survey`;
+        const token = tok(rec.owner, 'editor', subject);
+        const current = await api('GET', `/collections/${COLLECTION[rec.kind]}/items/${rec.id}`, { token });
+        const retired = await api('DELETE', `/collections/${COLLECTION[rec.kind]}/items/${rec.id}`, { token, body: { reason }, headers: { ...JSON_HEADERS, 'if-match': current.headers.get('etag')! } });
+        expect(retired.status, retired.text).to.equal(204);
+        rec.retired = { by: subject, reason };
+        await committed(rec.kind, rec.id, (row) => row.retired_at !== null);
+      }
+      const second = await sweep(`scenario ${totals.scenarios}, after lowering and restricting`, fresh, informants.slice(informantsBefore), true);
       totals.requests += second.requests;
       totals.footprints += second.footprintPairs.length;
-    }), { seed: 20261123, numRuns: 4, endOnFailure: true });
+    }), { seed: 20261123, numRuns: Number(process.env.ACC_RUNS ?? 3), endOnFailure: true });
     expect(new Set(records.map((rec) => rec.kind)).size, 'every kind was exercised').to.equal(4);
   });
 
@@ -636,6 +679,30 @@ describe('access control: every viewer, every read, against an independent model
       await db.raw('DROP FUNCTION IF EXISTS acc_slow_commit()');
     }
   }
+
+  it('a retired record: below full, the 410 does not say who retired it or why (retired.by / retired.reason)', async () => {
+    // GEO shares its minefield records with CHDE as footprints, then retires one with a note.
+    await setAgreement('GEO', 'CHDE', 'minefield_record', 'footprint');
+    await createMinefield('GEO', []);
+    const rec = records[records.length - 1];
+    const token = tok('GEO', 'editor', 'retirer-dedicated-zq');
+    const seen = await api('GET', `/collections/minefield-records/items/${rec.id}`, { token: tok('CHDE', 'viewer') });
+    expect(seen.status).to.equal(200);
+    expect(Object.keys(seen.body.properties).sort()).to.deep.equal(expectedKeys('minefield_record', 'footprint'));
+    const retired = await api('DELETE', `/collections/minefield-records/items/${rec.id}`, { token, body: { reason: 'Synthetic note: informant R. contradicted, see file 12' }, headers: { ...JSON_HEADERS, 'if-match': '"1"' } });
+    expect(retired.status, retired.text).to.equal(204);
+    rec.retired = { by: 'retirer-dedicated-zq', reason: 'Synthetic note: informant R. contradicted, see file 12' };
+    await committed('minefield_record', rec.id, (row) => row.retired_at !== null);
+    const gone = await api('GET', `/collections/minefield-records/items/${rec.id}`, { token: tok('CHDE', 'viewer') });
+    await setAgreement('GEO', 'CHDE', 'minefield_record', 'none');
+    expect(gone.status).to.equal(410);
+    // Footprint is shape and classification only; updatedBy and free text are full-level fields.
+    expect(gone.text, 'CHDE, at footprint, is told who retired a GEO record').to.not.include('retirer-dedicated-zq');
+    expect(gone.text, 'CHDE, at footprint, is told why GEO retired the record').to.not.include('informant R. contradicted');
+    // Edit times are not shown below full either (no updatedAt): nor is the time of retirement.
+    expect(gone.body.retired?.at, 'CHDE, at footprint, is told when GEO retired the record').to.equal(undefined);
+    expect(retiredLeaks, 'the same leak, found by the property sweep').to.deep.equal([]);
+  });
 
   it('a restriction applies to the very next request (the write must commit before it answers 200)', async function () {
     this.timeout(60000);

@@ -14,6 +14,7 @@ import { openDatabase } from '../server/start';
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL?.replace(/\/[^/]*$/, '/minefield_test') || 'postgres://postgres@127.0.0.1:5432/minefield_test';
 
 export interface Harness {
+  app: import('express').Express;
   db: Knex;
   baseUrl: string;
   server: Server;
@@ -56,12 +57,14 @@ export async function startHarness(): Promise<Harness> {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
   const { port } = server.address() as AddressInfo;
-  harness = { db, server, keys, baseUrl: `http://127.0.0.1:${port}` };
+  harness = { app, db, server, keys, baseUrl: `http://127.0.0.1:${port}` };
   return harness;
 }
 
 export async function stopHarness(): Promise<void> {
   if (!harness) return;
+  await harness.app.locals.feedStream.close();
+  harness.server.closeAllConnections();
   await new Promise((resolve) => harness!.server.close(resolve));
   await harness.db.destroy();
   harness = undefined;

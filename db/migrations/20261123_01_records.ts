@@ -216,22 +216,24 @@ export async function up(knex: Knex): Promise<void> {
     );
   `);
 
-  // Parts of a remaining polygon thinner than the release tolerance (1 m) are artefacts of
-  // releases drawn a little off the area's edge, not hazards: they are dropped here.
+  // Parts of a remaining polygon thinner than the release tolerance (1 m) that lie along
+  // released land are artefacts of releases drawn a little off the area's edge, not hazards:
+  // they are dropped here. A thin part anywhere else is a real (thin) hazard and stays.
   await knex.raw(`
-    CREATE FUNCTION hazardous_area_without_slivers(g geometry) RETURNS geometry
+    CREATE FUNCTION hazardous_area_without_slivers(g geometry, released geometry) RETURNS geometry
     LANGUAGE sql IMMUTABLE AS $$
       SELECT ST_Multi(ST_Union(part.geom))
       FROM ST_Dump(ST_CollectionExtract(ST_MakeValid(g), 3)) AS part
-      WHERE NOT ST_IsEmpty(ST_Buffer(part.geom::geography, -0.5)::geometry)
+      WHERE released IS NULL
+         OR NOT ST_IsEmpty(ST_Buffer(part.geom::geography, -0.5)::geometry)
+         OR NOT ST_CoveredBy(part.geom, ST_Buffer(released::geography, 1)::geometry)
     $$;
 
-    -- The remaining polygon: the original, minus each active land release, plus each
-    -- reopening, in the order they were recorded. NULL when nothing remains.
     CREATE FUNCTION hazardous_area_remaining(p_area uuid, p_exclude_release uuid DEFAULT NULL)
     RETURNS geometry LANGUAGE plpgsql STABLE AS $$
     DECLARE
       g geometry;
+      released geometry;
       e record;
     BEGIN
       SELECT original_geom INTO g FROM hazardous_area WHERE id = p_area;
@@ -244,6 +246,7 @@ export async function up(knex: Knex): Promise<void> {
         ORDER BY event_seq
       LOOP
         IF e.is_release THEN
+          released := CASE WHEN released IS NULL THEN e.geom ELSE ST_Union(released, e.geom) END;
           g := CASE WHEN g IS NULL THEN NULL ELSE ST_Difference(g, e.geom) END;
         ELSE
           g := CASE WHEN g IS NULL THEN e.geom ELSE ST_Union(g, e.geom) END;
@@ -251,7 +254,7 @@ export async function up(knex: Knex): Promise<void> {
         IF g IS NOT NULL AND ST_IsEmpty(g) THEN g := NULL; END IF;
       END LOOP;
       IF g IS NULL THEN RETURN NULL; END IF;
-      g := hazardous_area_without_slivers(g);
+      g := hazardous_area_without_slivers(g, released);
       IF g IS NULL OR ST_IsEmpty(g) THEN RETURN NULL; END IF;
       RETURN g;
     END
@@ -262,7 +265,7 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
     DROP FUNCTION IF EXISTS hazardous_area_remaining(uuid, uuid);
-    DROP FUNCTION IF EXISTS hazardous_area_without_slivers(geometry);
+    DROP FUNCTION IF EXISTS hazardous_area_without_slivers(geometry, geometry);
     DROP TABLE IF EXISTS testimony_hazardous_area, testimony, informant,
       minefield_record_hazardous_area, minefield_record, land_release,
       hazardous_area_reopening, hazardous_area_status_change, hazardous_area,

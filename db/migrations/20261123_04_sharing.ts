@@ -40,8 +40,10 @@ const LEVEL_AT_LEAST = `
   $$;
 `;
 
+// Below full, neither the version nor edit times are shown: they would tell a partner that
+// something it cannot see has changed.
 const common = (level: string) => `
-  'ownerAgency', r.owner_agency, 'accessLevel', ${level}, 'version', r.version`;
+  'ownerAgency', r.owner_agency, 'accessLevel', ${level}`;
 
 
 // Each kind's projection: the fields a level may see. The access views apply it to the
@@ -56,9 +58,8 @@ const projections: Record<(typeof KINDS)[number], string> = {
           'classification', r.classification, 'status', r.status, 'hazardTypes', to_jsonb(r.hazard_types),
           'informationDate', r.information_date, 'originalAreaM2', r.original_area_m2,
           'remainingAreaM2', r.remaining_area_m2, 'releasedAreaM2', r.released_area_m2,
-          'remainingGeometry', ST_AsGeoJSON(r.remaining_geom, 9)::jsonb,
-          'createdAt', r.created_at, 'updatedAt', r.updated_at)
-        ELSE jsonb_build_object(${common('level')}, 'localRef', r.local_ref, 'name', r.name,
+          'remainingGeometry', ST_AsGeoJSON(r.remaining_geom, 9)::jsonb)
+        ELSE jsonb_build_object(${common('level')}, 'version', r.version, 'localRef', r.local_ref, 'name', r.name,
           'classification', r.classification, 'status', r.status, 'hazardTypes', to_jsonb(r.hazard_types),
           'evidence', r.evidence, 'estimatedDeviceCount', r.estimated_device_count, 'marking', r.marking,
           'priority', r.priority, 'informationDate', r.information_date, 'originalAreaM2', r.original_area_m2,
@@ -75,9 +76,8 @@ const projections: Record<(typeof KINDS)[number], string> = {
         WHEN 'footprint' THEN jsonb_build_object(${common('level')}, 'method', r.method, 'generalised', true)
         WHEN 'summary' THEN jsonb_build_object(${common('level')}, 'localRef', r.local_ref,
           'hazardousAreaId', r.hazardous_area_id, 'method', r.method, 'activity', r.activity,
-          'releaseDate', r.release_date, 'areaM2', r.area_m2, 'handoverDate', r.handover->'date',
-          'createdAt', r.created_at, 'updatedAt', r.updated_at)
-        ELSE jsonb_build_object(${common('level')}, 'localRef', r.local_ref,
+          'releaseDate', r.release_date, 'areaM2', r.area_m2, 'handoverDate', r.handover->'date')
+        ELSE jsonb_build_object(${common('level')}, 'version', r.version, 'localRef', r.local_ref,
           'hazardousAreaId', r.hazardous_area_id, 'method', r.method, 'activity', r.activity,
           'releaseDate', r.release_date, 'operator', r.operator, 'clearanceDepthCm', r.clearance_depth_cm,
           'devicesFound', r.devices_found, 'handover', r.handover, 'areaM2', r.area_m2, 'inputCrs', 'EPSG:' || r.input_crs,
@@ -93,9 +93,8 @@ const projections: Record<(typeof KINDS)[number], string> = {
         WHEN 'summary' THEN jsonb_build_object(${common('level')}, 'localRef', r.local_ref,
           'hazardTypes', (SELECT jsonb_agg(DISTINCT m->>'type') FROM jsonb_array_elements(r.mine_types) AS m),
           'areaM2', r.area_m2, 'laidFrom', r.laid_from, 'laidTo', r.laid_to,
-          'accuracyAssessment', jsonb_build_object('grade', r.accuracy_assessment->'grade'),
-          'createdAt', r.created_at, 'updatedAt', r.updated_at)
-        ELSE jsonb_build_object(${common('level')}, 'localRef', r.local_ref, 'name', r.name,
+          'accuracyAssessment', jsonb_build_object('grade', r.accuracy_assessment->'grade'))
+        ELSE jsonb_build_object(${common('level')}, 'version', r.version, 'localRef', r.local_ref, 'name', r.name,
           'referencePoints', r.reference_points, 'traverse', r.traverse, 'traverseMisclosureM', r.traverse_misclosure_m,
           'areaM2', r.area_m2, 'mineTypes', r.mine_types, 'totalMines', r.total_mines,
           'emplacingMethod', r.emplacing_method, 'fuzeType', r.fuze_type, 'fuzeLifetime', r.fuze_lifetime,
@@ -115,8 +114,8 @@ const projections: Record<(typeof KINDS)[number], string> = {
           'interviewDate', r.interview_date, 'uncertaintyM', r.uncertainty_m,
           'hazardTypes', (SELECT jsonb_agg(DISTINCT d->>'type') FROM jsonb_array_elements(r.devices_described) AS d),
           'layingPeriod', r.laying_period, 'sourceReliability', r.source_reliability,
-          'informationReliability', r.information_reliability, 'createdAt', r.created_at, 'updatedAt', r.updated_at)
-        ELSE jsonb_build_object(${common('level')}, 'localRef', r.local_ref, 'informantCode', r.informant_code,
+          'informationReliability', r.information_reliability)
+        ELSE jsonb_build_object(${common('level')}, 'version', r.version, 'localRef', r.local_ref, 'informantCode', r.informant_code,
           'interview', r.interview, 'narrative', r.narrative, 'uncertaintyM', r.uncertainty_m,
           'devicesDescribed', r.devices_described, 'layingPeriod', r.laying_period,
           'sourceReliability', r.source_reliability, 'informationReliability', r.information_reliability,

@@ -14,7 +14,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function informantRoutes(db: Knex, config: Config): Router {
   const router = Router();
-  router.post('/informants', express.json({ limit: config.bodyLimit }), async (req, res) => {
+  router.post('/informants', express.json({ limit: config.bodyLimit, type: ['application/json', 'application/geo+json'] }), async (req, res) => {
     const viewer = editorOf(req);
     const problems = validateInformant(req.body);
     if (problems.length) throw unprocessable(`${problems[0].field} ${problems[0].reason}`, problems);

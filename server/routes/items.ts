@@ -1,5 +1,6 @@
 // OGC API - Features items: Part 1 reads, Part 4 (draft) writes, bulk import.
 // Route → collection definition → SQL with bound parameters → pool, as in pg_tileserv.
+import { createHash } from 'node:crypto';
 import express, { Request, Response, Router } from 'express';
 import type { Feature } from 'geojson';
 import type { Knex } from 'knex';
@@ -208,8 +209,10 @@ export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router
       const row = await getFeatureRow(trx, collection, id);
       if (!row) throw notFound(`no ${collection.recordName} ${id} is visible to ${req.viewer!.agency}`);
       if (row.retired_at) {
-        throw new Problem(410, 'Gone', `this ${collection.recordName} was retired: ${row.retired_reason}`, {
-          retired: { at: row.retired_at, by: row.retired_by, reason: row.retired_reason },
+        // Who retired it and why are the owner's business, shared from `full` up like every other detail.
+        const told = row.access_level === 'owner' || row.access_level === 'full';
+        throw new Problem(410, 'Gone', told ? `this ${collection.recordName} was retired: ${row.retired_reason}` : `this ${collection.recordName} was retired`, {
+          retired: told ? { at: row.retired_at, by: row.retired_by, reason: row.retired_reason } : { at: row.retired_at },
         });
       }
       const feature = toFeature(row) as Feature & { links?: unknown };
@@ -217,7 +220,10 @@ export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router
         { href: `${baseUrl(req, config)}/collections/${collection.id}/items/${id}`, rel: 'self', type: GEOJSON },
         { href: `${baseUrl(req, config)}/collections/${collection.id}`, rel: 'collection', type: 'application/json' },
       ];
-      res.set('ETag', etagOf(row.version)).type(GEOJSON).send(JSON.stringify(feature));
+      const body = JSON.stringify(feature);
+      // Only the owner edits, so only the owner is given the version; others get a hash of what they see.
+      res.set('ETag', row.access_level === 'owner' ? etagOf(row.version) : `W/"${createHash('sha1').update(body).digest('base64url').slice(0, 22)}"`)
+        .type(GEOJSON).send(body);
     });
   });
 
@@ -275,8 +281,9 @@ export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router
       const rules = collection.inputRules(config.maxVertexGapM);
       const input: FeatureInput = { index: 0, properties: {}, geometry: null, srid: 4326 };
       const problems: FieldProblem[] = [];
+      // The stored record shows unset optional fields as null; in the merged result null means absent.
       for (const [key, value] of Object.entries(properties)) {
-        if (!SERVER_FIELDS.includes(key)) input.properties[key] = value;
+        if (!SERVER_FIELDS.includes(key) && value !== null) input.properties[key] = value;
       }
       problems.push(...rules.validateProperties(input.properties));
       if (patch.geometry) {

@@ -74,9 +74,12 @@ export function ogcCoreRoutes(db: Knex, config: Config): Router {
   // without a token only the service region is given.
   router.get('/collections', async (req, res) => {
     const base = baseUrl(req, config);
-    const described = await withViewer(db, req.viewer, async (trx) =>
-      Promise.all(collections.map(async (collection) => describe(base, collection, req.viewer ? await collectionExtent(trx, collection) : undefined))),
-    );
+    // One connection runs one query at a time: extents one after another.
+    const described = await withViewer(db, req.viewer, async (trx) => {
+      const result = [];
+      for (const collection of collections) result.push(describe(base, collection, req.viewer ? await collectionExtent(trx, collection) : undefined));
+      return result;
+    });
     res.json({
       links: [{ href: `${base}/collections`, rel: 'self', type: JSON_TYPE }],
       collections: described,

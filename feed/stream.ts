@@ -1,0 +1,122 @@
+// Live feed over Server-Sent Events. Commits are signalled by NOTIFY minefield_changes (sent
+// by the sequencing trigger), with a slow poll as a safety net for a lost connection. Each
+// client pulls pages from its own cursor only when its socket has drained, so a slow client
+// holds at most one page in the server's memory, however far behind it falls.
+import type { Response } from 'express';
+import pg from 'pg';
+import type { Viewer } from '../server/auth/viewer';
+import { logger } from '../server/logger';
+import type { FeedService } from './feedService';
+
+interface Subscriber {
+  wake: () => void;
+}
+
+export class FeedStream {
+  private listener: pg.Client | undefined;
+  private readonly subscribers = new Set<Subscriber>();
+  private poll: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly feed: FeedService,
+    private readonly databaseUrl: string,
+    private readonly options = { heartbeatMs: 15_000, pollMs: 2_000, pageSize: 200 },
+  ) {}
+
+  get clients(): number {
+    return this.subscribers.size;
+  }
+
+  private async listen(): Promise<void> {
+    if (this.listener || this.closed) return;
+    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'minefield-records feed' });
+    this.listener = client;
+    client.on('notification', () => this.wakeAll());
+    client.on('error', (error) => {
+      logger.warn({ err: error }, 'feed listener lost its connection; polling until it is back');
+      this.listener = undefined;
+      client.end().catch(() => undefined);
+      setTimeout(() => this.listen().catch(() => undefined), 1000).unref();
+    });
+    try {
+      await client.connect();
+      await client.query('LISTEN minefield_changes');
+    } catch (error) {
+      this.listener = undefined;
+      throw error;
+    }
+    this.poll ??= setInterval(() => this.wakeAll(), this.options.pollMs);
+    this.poll.unref();
+  }
+
+  private wakeAll(): void {
+    for (const subscriber of this.subscribers) subscriber.wake();
+  }
+
+  async serve(viewer: Viewer, startCursor: string | undefined, res: Response, snapshotUrl: string): Promise<void> {
+    await this.listen();
+    // Check the cursor (410 for a pruned one) before the stream starts, so errors stay problem+json.
+    let page = await this.feed.page(viewer, startCursor, this.options.pageSize, snapshotUrl);
+    res.status(200).set({
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.flushHeaders();
+    res.write('retry: 2000\n\n');
+
+    let cursor = page.cursor;
+    let pending = true;
+    let wakeUp: (() => void) | undefined;
+    const subscriber: Subscriber = {
+      wake: () => {
+        pending = true;
+        wakeUp?.();
+      },
+    };
+    this.subscribers.add(subscriber);
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), this.options.heartbeatMs);
+    let open = true;
+    res.on('close', () => {
+      open = false;
+      wakeUp?.();
+    });
+    const drained = () => new Promise<void>((resolve) => {
+      res.once('drain', resolve);
+      res.once('close', resolve);
+    });
+
+    try {
+      while (open && !this.closed) {
+        for (const event of page.events) {
+          if (!res.write(`id: ${event.cursor}\nevent: change\ndata: ${JSON.stringify(event)}\n\n`)) await drained();
+          if (!open) break;
+        }
+        cursor = page.cursor;
+        if (!page.caughtUp) {
+          page = await this.feed.page(viewer, cursor, this.options.pageSize, snapshotUrl);
+          continue;
+        }
+        if (!pending) await new Promise<void>((resolve) => { wakeUp = resolve; });
+        wakeUp = undefined;
+        pending = false;
+        if (!open) break;
+        page = await this.feed.page(viewer, cursor, this.options.pageSize, snapshotUrl);
+      }
+    } finally {
+      clearInterval(heartbeat);
+      this.subscribers.delete(subscriber);
+      if (open) res.end();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.poll) clearInterval(this.poll);
+    this.wakeAll();
+    await this.listener?.end().catch(() => undefined);
+    this.listener = undefined;
+  }
+}

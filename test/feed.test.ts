@@ -1,0 +1,114 @@
+import { expect } from 'chai';
+import jsonPatch from 'fast-json-patch';
+import { api, createHazardousArea, freshSquare, getHarness, tokenFor } from './harness';
+
+async function feedFrom(token: string, cursor: string | undefined) {
+  const events: any[] = [];
+  let after = cursor;
+  for (;;) {
+    const page = await api('GET', `/feed?limit=50${after ? `&after=${after}` : ''}`, { token });
+    expect(page.status, page.text).to.equal(200);
+    events.push(...page.body.events);
+    after = page.body.cursor;
+    if (page.body.caughtUp) return { events, cursor: after! };
+  }
+}
+
+async function share(owner: string, grantee: string, kind: string, level: string) {
+  const token = tokenFor(owner, 'editor');
+  const current = (await api('GET', '/sharing/agreements', { token })).body.agreements
+    .find((a: any) => a.ownerAgency === owner && a.grantee === grantee && a.recordKind === kind);
+  const response = await api('PUT', `/sharing/agreements/${grantee}/${kind}`, { token, body: { level }, headers: { 'content-type': 'application/json', 'if-match': `"${current?.version ?? 0}"` } });
+  expect(response.status, response.text).to.equal(200);
+}
+
+/** Applies feed events to a mirror keyed by id, as a sync client does. */
+function apply(mirror: Map<string, any>, events: any[]) {
+  for (const event of events) {
+    if (event.operation === 'create') mirror.set(event.id, structuredClone(event.feature));
+    else if (event.operation === 'delete') mirror.delete(event.id);
+    else {
+      const feature = mirror.get(event.id);
+      expect(feature, `update of unknown ${event.id}`).to.not.equal(undefined);
+      feature.properties = jsonPatch.applyPatch(feature.properties, event.patch, true, false).newDocument;
+      if (event.geometry) feature.geometry = 'new' in event.geometry ? event.geometry.new : feature.geometry;
+    }
+  }
+}
+
+describe('change feed', () => {
+  after(async () => { await getHarness().db('sharing_agreement').update({ level: 'none' }); });
+
+  it('shows an owner its creates, updates (JSON Patch) and retirements in commit order', async () => {
+    const token = tokenFor('CHDE', 'editor');
+    const start = (await api('GET', '/feed/snapshot', { token })).body.cursor;
+    const area = await createHazardousArea(token, { geometry: freshSquare(120, [44.1, 40.9]) });
+    await api('PATCH', `/collections/hazardous-areas/items/${area.body.id}`, { token, body: { properties: { priority: 'high' } }, headers: { 'if-match': '"1"' } });
+    await api('DELETE', `/collections/hazardous-areas/items/${area.body.id}?reason=duplicate`, { token, headers: { 'if-match': '"2"' } });
+    const { events } = await feedFrom(token, start);
+    const mine = events.filter((e) => e.id === area.body.id);
+    expect(mine.map((e) => e.operation)).to.deep.equal(['create', 'update', 'delete']);
+    expect(mine[0].feature.properties.localRef).to.equal(area.body.properties.localRef);
+    expect(mine[1].patch).to.deep.include({ op: 'replace', path: '/priority', value: 'high' });
+    expect(mine[1].version).to.equal(2);
+    expect(mine[2]).to.not.have.property('feature');
+    expect(mine[0].actingAgency).to.equal('CHDE');
+  });
+
+  it('turns sharing into creates, level changes into updates, and revoking or restricting into deletes', async () => {
+    const owner = tokenFor('CHDE', 'editor');
+    const viewer = tokenFor('GEO', 'viewer');
+    const area = await createHazardousArea(owner, { geometry: freshSquare(150, [44.1, 40.9]) });
+    const start = (await api('GET', '/feed/snapshot', { token: viewer })).body.cursor;
+    await share('CHDE', 'GEO', 'hazardous-areas', 'footprint');
+    await share('CHDE', 'GEO', 'hazardous-areas', 'summary');
+    await api('PUT', `/collections/hazardous-areas/items/${area.body.id}/restriction`, { token: owner, body: { restricted: true }, headers: { 'content-type': 'application/json', 'if-match': '"1"' } });
+    const { events } = await feedFrom(viewer, start);
+    const mine = events.filter((e) => e.id === area.body.id);
+    expect(mine.map((e) => e.operation)).to.deep.equal(['create', 'update', 'delete']);
+    expect(mine[0].feature.properties).to.include({ accessLevel: 'footprint', generalised: true });
+    expect(Object.keys(mine[0].feature.properties).sort()).to.deep.equal(['accessLevel', 'classification', 'generalised', 'ownerAgency']);
+    expect(mine[1].geometry.addedM2).to.equal(0);
+    expect(mine[1].geometry.removedM2).to.be.greaterThan(0);
+    expect(mine[1].patch.map((op: any) => op.path)).to.include.members(['/accessLevel', '/generalised', '/status']);
+  });
+
+  it('a change to what the viewer cannot see produces nothing for it', async () => {
+    const owner = tokenFor('CHDE', 'editor');
+    const area = await createHazardousArea(owner, { geometry: freshSquare(150, [44.1, 40.9]) });
+    await share('CHDE', 'LIAISON', 'hazardous-areas', 'footprint');
+    const facilitator = tokenFor('LIAISON', 'facilitator');
+    const start = (await api('GET', '/feed/snapshot', { token: facilitator })).body.cursor;
+    await api('PATCH', `/collections/hazardous-areas/items/${area.body.id}`, { token: owner, body: { properties: { priority: 'low', estimatedDeviceCount: 3 } }, headers: { 'if-match': '"1"' } });
+    const { events } = await feedFrom(facilitator, start);
+    expect(events.filter((e) => e.id === area.body.id)).to.deep.equal([]);
+  });
+
+  it('snapshot at T0 plus the feed from T0 equals the snapshot at T1', async () => {
+    const owner = tokenFor('CHDE', 'editor');
+    const viewer = tokenFor('GEO', 'viewer');
+    await share('CHDE', 'GEO', 'hazardous-areas', 'summary');
+    const t0 = (await api('GET', '/feed/snapshot', { token: viewer })).body;
+    const mirror = new Map<string, any>(t0.features.map((f: any) => [f.id, { type: 'Feature', id: f.id, geometry: f.geometry, properties: f.properties }]));
+    const a = await createHazardousArea(owner, { geometry: freshSquare(150, [44.1, 40.9]) });
+    const b = await createHazardousArea(owner, { geometry: freshSquare(150, [44.1, 40.9]) });
+    await api('PATCH', `/collections/hazardous-areas/items/${a.body.id}`, { token: owner, body: { properties: { classification: 'SHA' } }, headers: { 'if-match': '"1"' } });
+    await share('CHDE', 'GEO', 'hazardous-areas', 'footprint');
+    await api('DELETE', `/collections/hazardous-areas/items/${b.body.id}?reason=x`, { token: owner, headers: { 'if-match': '"1"' } });
+    await share('CHDE', 'GEO', 'hazardous-areas', 'full');
+    const { events, cursor } = await feedFrom(viewer, t0.cursor);
+    for (const event of events) {
+      if (event.operation === 'update' && event.geometry) {
+        // The feed gives the parts added and removed; rebuild the geometry from the owner's point of view.
+        const now = (await api('GET', `/collections/${event.recordKind}/items/${event.id}`, { token: viewer })).body;
+        event.geometry.new = now.geometry;
+      }
+    }
+    apply(mirror, events);
+    const t1 = (await api('GET', '/feed/snapshot', { token: viewer })).body;
+    expect(t1.cursor).to.equal(cursor);
+    const expected = new Map<string, any>(t1.features.map((f: any) => [f.id, { type: 'Feature', id: f.id, geometry: f.geometry, properties: f.properties }]));
+    expect([...mirror.keys()].sort()).to.deep.equal([...expected.keys()].sort());
+    for (const [id, feature] of expected) expect(mirror.get(id).properties, id).to.deep.equal(feature.properties);
+  });
+});
