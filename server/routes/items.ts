@@ -212,7 +212,7 @@ export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router
         // Who retired it and why are the owner's business, shared from `full` up like every other detail.
         const told = row.access_level === 'owner' || row.access_level === 'full';
         throw new Problem(410, 'Gone', told ? `this ${collection.recordName} was retired: ${row.retired_reason}` : `this ${collection.recordName} was retired`, {
-          retired: told ? { at: row.retired_at, by: row.retired_by, reason: row.retired_reason } : { at: row.retired_at },
+          ...(told ? { retired: { at: row.retired_at, by: row.retired_by, reason: row.retired_reason } } : {}),
         });
       }
       const feature = toFeature(row) as Feature & { links?: unknown };
