@@ -90,9 +90,12 @@ async function main() {
       const otherSql = await timeSql(otherViewer);
       const ownHttp = await timeHttp(ownerViewer);
       const otherHttp = await timeHttp(otherViewer);
-      if (ownSql.features !== otherSql.features) throw new Error(`viewer saw ${otherSql.features} features, owner ${ownSql.features}`);
+      // A footprint covers its area, so a footprint viewer's box can catch a few more areas than the owner's.
+      const consistent = level === 'footprint' ? otherSql.features >= ownSql.features : otherSql.features === ownSql.features;
+      if (!consistent) throw new Error(`viewer saw ${otherSql.features} features, owner ${ownSql.features}`);
       rows.push({
-        'owner zone': owner, 'viewer level': level, 'features/box': (ownSql.features / boxes.length).toFixed(1),
+        'owner zone': owner, 'viewer level': level, 'owner features/box': (ownSql.features / boxes.length).toFixed(1),
+        'viewer features/box': (otherSql.features / boxes.length).toFixed(1),
         'owner SQL ms': ownSql.ms.toFixed(2), 'viewer SQL ms': otherSql.ms.toFixed(2), 'SQL ratio': (otherSql.ms / ownSql.ms).toFixed(2),
         'owner HTTP ms': ownHttp.toFixed(2), 'viewer HTTP ms': otherHttp.toFixed(2), 'HTTP ratio': (otherHttp / ownHttp).toFixed(2),
       });

@@ -65,6 +65,7 @@ function featureCount(tile: Buffer): number {
     let value = 0;
     let shift = 0;
     for (;;) {
+      if (pos >= tile.length) throw new Error('truncated MVT');
       const byte = tile[pos++];
       value += (byte & 0x7f) * 2 ** shift;
       if (byte < 0x80) return value;
@@ -74,7 +75,10 @@ function featureCount(tile: Buffer): number {
   const skip = (wire: number) => {
     if (wire === 0) varint();
     else if (wire === 1) pos += 8;
-    else if (wire === 2) pos += varint();
+    else if (wire === 2) {
+      const length = varint();
+      pos += length;
+    }
     else if (wire === 5) pos += 4;
   };
   while (pos < tile.length) {

@@ -31,7 +31,7 @@ export interface FeedEvent {
   actingAgency: string | null;
   feature?: GeoJSON.Feature;
   patch?: unknown[];
-  geometry?: { addedM2: number; removedM2: number; added: GeoJSON.Geometry | null; removed: GeoJSON.Geometry | null };
+  geometry?: { addedM2: number; removedM2: number; added: GeoJSON.Geometry | null; removed: GeoJSON.Geometry | null; current?: GeoJSON.Geometry | null };
 }
 
 export interface FeedPage {
@@ -51,7 +51,8 @@ function toEvent(base: Omit<FeedEvent, 'operation' | 'feature' | 'patch' | 'geom
   if (!after) return { ...base, operation: 'delete' };
   const patch = compare(before.properties, after.properties);
   if (patch.length === 0 && !geometryChange) return undefined;
-  return { ...base, operation: 'update', patch, ...(geometryChange ? { geometry: geometryChange } : {}) };
+  // The parts added and removed say what changed; the resulting shape spares a mirror rebuilding it.
+  return { ...base, operation: 'update', patch, ...(geometryChange ? { geometry: { ...geometryChange, current: after.geometry } } : {}) };
 }
 
 export class FeedService {

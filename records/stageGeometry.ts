@@ -8,9 +8,10 @@ import type { Knex } from 'knex';
 import { SERVICE_REGION, crsLabel } from '../geo/crs';
 import type { FieldProblem } from '../server/problem';
 import type { FeatureInput } from './featureInput';
+import { inChunks } from './writeSupport';
 
-// Measured on the 85,000-feature bench import: 5,000 to 20,000 are all within noise of each
-// other; below that the per-statement cost shows, above it json_to_recordset spills to disk.
+// Per statement: large enough that planning and round trips do not show on a bulk import, small
+// enough that one request's JSON parameter stays a few megabytes.
 const CHUNK = 10000;
 
 export interface StageOptions {
@@ -46,42 +47,39 @@ export async function stageGeometries(
       // comparison (normalised WKB) is left to the few rows that share one.
       `CASE WHEN valid THEN ST_Area(geom::geography) END, CASE WHEN valid THEN ST_NPoints(geom) || ' ' || box::text END`
     : 'NULL::double precision, NULL::text';
-  const problemRows: { idx: number; srid: number; valid: boolean; inside: boolean }[] = [];
   const withGeometry = inputs.filter((input) => input.geometry !== null);
-  for (let start = 0; start < withGeometry.length; start += CHUNK) {
-    const chunk = withGeometry.slice(start, start + CHUNK).map((input) => ({ idx: input.index, srid: input.srid, geometry: input.geometry }));
-    // OFFSET 0 keeps each level a separate subquery, so the parse and the transform run once
-    // per row rather than once per reference. The geometry arrives as JSON text: parsed once
-    // by PostGIS and once into jsonb (input_geometry), not into jsonb and back out to text.
-    // The region test compares the exact bounding box with the region, which for an axis-
-    // aligned rectangle is the same question as ST_CoveredBy and needs no geometry engine.
-    const result = await trx.raw(
-      `WITH staged AS (
-         INSERT INTO staged_geometry (idx, srid, input, raw, geom, valid, inside, area_m2, shape_key)
-         SELECT idx, srid, input, CASE WHEN valid THEN NULL ELSE raw END, geom, valid,
-           coalesce(ST_XMin(box) >= ? AND ST_XMax(box) <= ? AND ST_YMin(box) >= ? AND ST_YMax(box) <= ?, false),
-           ${extras}
+  const serialise = (chunk: FeatureInput[]) => JSON.stringify(chunk.map((input) => ({ idx: input.index, srid: input.srid, geometry: input.geometry })));
+  // OFFSET 0 keeps each level a separate subquery, so the parse and the transform run once per
+  // row rather than once per reference. The geometry arrives as JSON text: parsed once by
+  // PostGIS and once into jsonb (input_geometry), not into jsonb and back out to text.
+  // The region test compares the exact bounding box with the region, which for an axis-aligned
+  // rectangle is the same question as ST_CoveredBy and needs no geometry engine.
+  const results = await inChunks(withGeometry, CHUNK, serialise, (payload) => trx.raw(
+    `WITH staged AS (
+       INSERT INTO staged_geometry (idx, srid, input, raw, geom, valid, inside, area_m2, shape_key)
+       SELECT idx, srid, input, CASE WHEN valid THEN NULL ELSE raw END, geom, valid,
+         coalesce(ST_XMin(box) >= ? AND ST_XMax(box) <= ? AND ST_YMin(box) >= ? AND ST_YMax(box) <= ?, false),
+         ${extras}
+       FROM (
+         SELECT idx, srid, input, raw, geom, valid, Box2D(geom) AS box
          FROM (
-           SELECT idx, srid, input, raw, geom, valid, Box2D(geom) AS box
+           SELECT idx, srid, input, raw, ST_IsValid(raw) AS valid,
+             CASE WHEN srid = 4326 THEN raw ELSE ST_Transform(raw, 4326) END AS geom
            FROM (
-             SELECT idx, srid, input, raw, ST_IsValid(raw) AS valid,
-               CASE WHEN srid = 4326 THEN raw ELSE ST_Transform(raw, 4326) END AS geom
-             FROM (
-               SELECT r.idx, r.srid, r.geometry::jsonb AS input, ST_SetSRID(ST_GeomFromGeoJSON(r.geometry), r.srid) AS raw
-               FROM json_to_recordset(?::json) AS r(idx integer, srid integer, geometry text)
-               OFFSET 0
-             ) AS parsed
+             SELECT r.idx, r.srid, r.geometry::jsonb AS input, ST_SetSRID(ST_GeomFromGeoJSON(r.geometry), r.srid) AS raw
+             FROM json_to_recordset(?::json) AS r(idx integer, srid integer, geometry text)
              OFFSET 0
-           ) AS checked
+           ) AS parsed
            OFFSET 0
-         ) AS boxed
-         RETURNING idx, srid, valid, inside
-       )
-       SELECT idx, srid, valid, inside FROM staged WHERE NOT valid OR NOT inside`,
-      [minLon, maxLon, minLat, maxLat, JSON.stringify(chunk)],
-    );
-    problemRows.push(...result.rows);
-  }
+         ) AS checked
+         OFFSET 0
+       ) AS boxed
+       RETURNING idx, srid, valid, inside
+     )
+     SELECT idx, srid, valid, inside FROM staged WHERE NOT valid OR NOT inside`,
+    [minLon, maxLon, minLat, maxLat, payload],
+  ));
+  const problemRows: { idx: number; srid: number; valid: boolean; inside: boolean }[] = results.flatMap((result) => result.rows);
   const problems: FieldProblem[] = [];
   if (problemRows.length === 0) return problems;
   const where = (idx: number) => (bulk ? { feature: idx } : {});
