@@ -103,6 +103,23 @@ export function openApiDocument(serverUrl: string) {
   paths['/statistics/hazardous-areas'] = {
     get: { summary: 'Counts and remaining m² by owner, classification and status — of what the viewer may see (no token: what owners published)', tags: ['Sharing'], responses: { 200: { description: 'Figures' } } },
   };
+  paths['/feed'] = {
+    get: {
+      summary: 'Changes the viewer may see, in commit order, after a cursor', tags: ['Feeds'], security: [{ bearer: [] }],
+      parameters: [{ name: 'after', in: 'query', schema: { type: 'string' }, description: 'opaque cursor; none: from the start' }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 500 } }],
+      responses: { 200: { description: '{events, cursor, caughtUp}' }, 400: problem, 401: problem, 410: problem },
+    },
+  };
+  paths['/feed/snapshot'] = {
+    get: { summary: "The viewer's whole projection and the cursor to follow the feed from", tags: ['Feeds'], security: [{ bearer: [] }], responses: { 200: { description: 'FeatureCollection with cursor' }, 401: problem } },
+  };
+  paths['/feed/stream'] = {
+    get: {
+      summary: 'The feed live, as Server-Sent Events; resumable with Last-Event-ID', tags: ['Feeds'], security: [{ bearer: [] }],
+      parameters: [{ name: 'Last-Event-ID', in: 'header', schema: { type: 'string' } }, { name: 'after', in: 'query', schema: { type: 'string' } }],
+      responses: { 200: { description: 'text/event-stream of change events' }, 401: problem, 410: problem },
+    },
+  };
   paths['/audit'] = {
     get: {
       summary: "The agency's own audit trail (editors and admins)", tags: ['Sharing'], security: [{ bearer: [] }],
