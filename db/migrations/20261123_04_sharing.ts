@@ -18,19 +18,29 @@ import type { Knex } from 'knex';
 
 const KINDS = ['hazardous_area', 'land_release', 'minefield_record', 'testimony'] as const;
 
-// Footprints: deterministic, covering, generalised. The convex hull, buffered by one grid cell
-// and snapped to a fixed 0.001° grid: every vertex moves at most 0.71 cell, so the hull stays
-// covered; the same geometry always gives the same footprint, so repeated requests cannot be
-// averaged back to the original. Where snapping degenerates, a grid-snapped envelope.
+// Footprints: deterministic, covering, generalised, on a fixed 0.001° grid. Every vertex of the
+// convex hull is moved 1.5 cells down-left, down-right, up-right and up-left, then rounded to
+// the nearest grid point. Rounding moves a coordinate by at most half a cell, so each of the
+// four lands one to two cells from the vertex along both axes: the vertex lies inside the
+// square they span, with a cell of margin. The footprint is the convex hull of all those grid
+// points, so it covers the geometry with at least 0.001° everywhere; its vertices are grid
+// points; each vertex contributes a square of positive area, so the hull is a valid polygon.
+// The same geometry always gives the same footprint, so repeated requests cannot be averaged
+// back to the original. plpgsql, because the hull's vertices are used four times (a SQL
+// function would compute them four times, measured slower).
 const FOOTPRINT_FUNCTION = `
-  CREATE FUNCTION footprint_of(g geometry) RETURNS geometry LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN g IS NULL THEN NULL
-      WHEN ST_IsValid(s) AND ST_GeometryType(s) = 'ST_Polygon' AND ST_Covers(s, g) THEN s
-      ELSE ST_MakeEnvelope(floor(ST_XMin(g) / 0.001) * 0.001 - 0.001, floor(ST_YMin(g) / 0.001) * 0.001 - 0.001,
-                           ceil(ST_XMax(g) / 0.001) * 0.001 + 0.001, ceil(ST_YMax(g) / 0.001) * 0.001 + 0.001, 4326)
-    END
-    FROM (SELECT ST_SnapToGrid(ST_Buffer(ST_ConvexHull(g), 0.001, 'quad_segs=1'), 0.001) AS s) AS snapped
-  $$;
+  CREATE FUNCTION footprint_of(g geometry) RETURNS geometry LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  DECLARE
+    corners geometry;
+  BEGIN
+    IF g IS NULL THEN RETURN NULL; END IF;
+    corners := ST_Points(ST_Force2D(ST_ConvexHull(g)));
+    RETURN ST_ConvexHull(ST_Collect(ARRAY[
+      ST_SnapToGrid(ST_Translate(corners, -0.0015, -0.0015), 0.001),
+      ST_SnapToGrid(ST_Translate(corners,  0.0015, -0.0015), 0.001),
+      ST_SnapToGrid(ST_Translate(corners,  0.0015,  0.0015), 0.001),
+      ST_SnapToGrid(ST_Translate(corners, -0.0015,  0.0015), 0.001)]));
+  END $$;
 `;
 
 const LEVEL_AT_LEAST = `
