@@ -56,7 +56,7 @@ function toEvent(base: Omit<FeedEvent, 'operation' | 'feature' | 'patch' | 'geom
 }
 
 export class FeedService {
-  constructor(private readonly db: Knex, private readonly batch = 500) {}
+  constructor(private readonly db: Knex, private readonly batch = 500, private readonly maxScan = 20_000) {}
 
   async page(viewer: Viewer, cursor: string | undefined, limit: number, snapshotUrl: string): Promise<FeedPage> {
     const start = decodeCursor(cursor);
@@ -74,63 +74,68 @@ export class FeedService {
   private async collect(trx: Knex.Transaction, start: FeedPosition, limit: number): Promise<FeedPage> {
     const events: FeedEvent[] = [];
     let position = start;
+    let scanned = 0;
     for (;;) {
       // An agreement change cut short by the previous page continues where it stopped.
-      if (position.delivered > 0) {
+      if (position.after !== null) {
         const done = await this.fanout(trx, position, limit - events.length, events);
         position = done;
         if (events.length >= limit) return { events, cursor: encodeCursor(position), caughtUp: false };
       }
+      // A viewer that sees little of a long log must not hold one request for all of it.
+      if (scanned >= this.maxScan) return { events, cursor: encodeCursor(position), caughtUp: false };
       const entries = (await trx.raw('SELECT * FROM feed_entries(?, ?)', [position.seq, this.batch])).rows;
       if (entries.length === 0) return { events, cursor: encodeCursor(position), caughtUp: true };
+      scanned += entries.length;
       for (const entry of entries) {
         const seq = Number(entry.seq);
         if (entry.record_id) {
           const event = toEvent(
             {
-              cursor: encodeCursor({ seq, delivered: 0 }), time: new Date(entry.committed_at).toISOString(),
+              cursor: encodeCursor({ seq, after: null }), time: new Date(entry.committed_at).toISOString(),
               recordKind: COLLECTION_OF_KIND[entry.record_kind], id: entry.record_id, version: entry.version, actingAgency: entry.acting_agency,
             },
             entry.old_projection, entry.new_projection, entry.geometry_change,
           );
-          position = { seq, delivered: 0 };
+          position = { seq, after: null };
           if (event) events.push(event);
         } else if (entry.grantee) {
-          position = await this.fanout(trx, { seq, delivered: 0 }, limit - events.length, events, entry);
+          position = await this.fanout(trx, { seq, after: null }, limit - events.length, events, entry);
         } else {
-          position = { seq, delivered: 0 };
+          position = { seq, after: null };
         }
         if (events.length >= limit) return { events, cursor: encodeCursor(position), caughtUp: false };
       }
     }
   }
 
-  /** The events an agreement change makes for the viewer, from `position.delivered` on, at most `room`. */
+  /** The events an agreement change makes for the viewer, after `position.after`, at most `room`. */
   private async fanout(trx: Knex.Transaction, position: FeedPosition, room: number, events: FeedEvent[], entry?: any): Promise<FeedPosition> {
     const header = entry ?? (await trx.raw('SELECT * FROM feed_entries(?, 1)', [position.seq - 1])).rows[0];
-    let offset = position.delivered;
+    let after = position.after;
     let remaining = room;
     for (;;) {
-      const rows = (await trx.raw('SELECT * FROM feed_agreement_fanout(?, ?, ?)', [position.seq, offset, this.batch])).rows;
-      if (rows.length === 0) return { seq: position.seq, delivered: 0 };
+      const rows = (await trx.raw('SELECT * FROM feed_agreement_fanout(?, ?::uuid, ?)', [position.seq, after, this.batch])).rows;
       for (const row of rows) {
-        offset++;
+        after = row.record_id;
+        const geometryChanged = row.old_projection && row.new_projection
+          && JSON.stringify(row.old_projection.geometry) !== JSON.stringify(row.new_projection.geometry);
         const event = toEvent(
           {
-            cursor: '', time: new Date(header.committed_at).toISOString(), recordKind: COLLECTION_OF_KIND[header.target_kind],
-            id: row.record_id, version: row.version, actingAgency: header.acting_agency,
+            cursor: encodeCursor({ seq: position.seq, after }), time: new Date(header.committed_at).toISOString(),
+            recordKind: COLLECTION_OF_KIND[header.target_kind], id: row.record_id, version: row.version, actingAgency: header.acting_agency,
           },
           row.old_projection, row.new_projection,
-          row.old_projection && row.new_projection && JSON.stringify(row.old_projection.geometry) !== JSON.stringify(row.new_projection.geometry)
+          geometryChanged
             ? (await trx.raw('SELECT feed_geometry_change(?::jsonb, ?::jsonb) AS g', [JSON.stringify(row.old_projection.geometry), JSON.stringify(row.new_projection.geometry)])).rows[0].g
             : null,
         );
         if (event) {
-          event.cursor = encodeCursor({ seq: position.seq, delivered: offset });
           events.push(event);
-          if (--remaining <= 0) return { seq: position.seq, delivered: offset };
+          if (--remaining <= 0) return { seq: position.seq, after };
         }
       }
+      if (rows.length < this.batch) return { seq: position.seq, after: null };
     }
   }
 
@@ -140,7 +145,7 @@ export class FeedService {
       const seq = Number((await trx.raw('SELECT feed_snapshot_cursor() AS c')).rows[0].c);
       const rows = (await trx.raw('SELECT * FROM feed_snapshot(?) ORDER BY record_kind, record_id', [seq])).rows;
       return {
-        cursor: encodeCursor({ seq, delivered: 0 }),
+        cursor: encodeCursor({ seq, after: null }),
         features: rows.map((row: any) => ({
           type: 'Feature' as const, id: row.record_id, recordKind: COLLECTION_OF_KIND[row.record_kind],
           geometry: row.projection.geometry, properties: row.projection.properties,

@@ -1,5 +1,6 @@
 // Assembles the HTTP layer. The core (records/, db/, geo/) knows nothing of express.
 import { randomUUID } from 'node:crypto';
+import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
 import express, { Express } from 'express';
 import type { Knex } from 'knex';
 import pinoHttp from 'pino-http';
@@ -16,6 +17,8 @@ import { sharingRoutes } from './routes/sharing';
 import { tileRoutes } from './routes/tiles';
 import { webRoutes } from './routes/web';
 import { TileService } from '../tiles/tileService';
+import { cachedTileHandler } from '../tiles/fastPath';
+import { VerifiedTokenCache } from './auth/tokenCache';
 import { FeedService } from '../feed/feedService';
 import { FeedStream } from '../feed/stream';
 import { feedRoutes } from './routes/feed';
@@ -48,18 +51,34 @@ export function createApp({ db, config, keys = new AgencyKeyStore(db), demo = fa
       return id;
     },
     autoLogging: { ignore: (req) => req.url === '/health' },
+    // A map view fetches dozens of tiles a second: successful tiles are logged at debug only.
+    customLogLevel: (req, res, error) => {
+      if (error || res.statusCode >= 500) return 'error';
+      if (res.statusCode >= 400) return 'warn';
+      return req.url?.startsWith('/tiles/') ? 'debug' : 'info';
+    },
     serializers: { req: (req) => ({ id: req.id, method: req.method, url: req.url }) },
   }));
   app.use(operationsRoutes(db));
-  app.use(identify(keys));
+  const verifiedTokens = new VerifiedTokenCache();
+  app.use(identify(keys, verifiedTokens));
+  // Tiles first: the hot path should not walk every other router.
+  app.use(tileRoutes(tiles, config));
   app.use(webRoutes({ ...config, demo }, { demo, dataDir: config.dataDir }));
   app.use(ogcCoreRoutes(db, config));
   app.use(itemRoutes(db, config, tiles));
   app.use(informantRoutes(db, config));
   app.use(sharingRoutes(db, config, tiles));
-  app.use(tileRoutes(tiles, config));
   app.use(feedRoutes(feed, feedStream, config));
   app.use((req, _res, next) => next(new Problem(404, 'Not found', `no route for ${req.method} ${req.path}`)));
   app.use(problemHandler);
+
+  // Cached tiles are answered before express (tiles/fastPath.ts); `listen` builds the server
+  // around that, so every caller — main, tests, benches — gets the same request path.
+  const cachedTile = cachedTileHandler(tiles, verifiedTokens);
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (!cachedTile(req, res)) app(req, res);
+  };
+  app.listen = ((...args: Parameters<Server['listen']>) => createServer(handle).listen(...args)) as Express['listen'];
   return app;
 }

@@ -3,7 +3,8 @@
 // footprint and the hidden columns are NULL, which ST_AsMVT leaves out of the feature.
 //
 // Each layer's SQL is built here once, from these trusted constants; requests only bind
-// values (z, x, y). One page of SQL per tile kind, as in pg_tileserv.
+// values (z, x, y). One page of SQL per tile kind, as in pg_tileserv. Attributes read plain
+// columns of the view, never its `properties`: that would build the whole projection per feature.
 
 export type FieldType = 'String' | 'Number' | 'Boolean';
 
@@ -37,7 +38,7 @@ export const TILE_LAYERS: TileLayer[] = [
       { sql: 'v.classification', name: 'classification', type: 'String', description: 'SHA or CHA' },
       { sql: 'v.status', name: 'status', type: 'String', description: 'open, worked-on or closed' },
       { sql: "array_to_string(v.hazard_types, ',')", name: 'hazardTypes', type: 'String', description: 'hazard types, comma-separated' },
-      { sql: "(v.properties->>'remainingAreaM2')::double precision", name: 'remainingAreaM2', type: 'Number', description: 'remaining area, m²' },
+      { sql: 'v.remaining_area_m2', name: 'remainingAreaM2', type: 'Number', description: 'remaining area, m²' },
     ],
     overviewAttributes: [
       { sql: 'v.owner_agency', name: 'ownerAgency', type: 'String' },
@@ -53,7 +54,7 @@ export const TILE_LAYERS: TileLayer[] = [
       ...common,
       { sql: 'v.method', name: 'method', type: 'String', description: 'cancelled, reduced or cleared' },
       { sql: 'v.release_date::text', name: 'releaseDate', type: 'String', description: 'date of release' },
-      { sql: "(v.properties->>'areaM2')::double precision", name: 'areaM2', type: 'Number', description: 'released area, m²' },
+      { sql: 'v.area_m2', name: 'areaM2', type: 'Number', description: 'released area, m²' },
     ],
     overviewAttributes: [
       { sql: 'v.owner_agency', name: 'ownerAgency', type: 'String' },
@@ -78,7 +79,7 @@ export const TILE_LAYERS: TileLayer[] = [
     geometryColumn: 'geom',
     attributes: [
       ...common,
-      { sql: "(v.properties->>'uncertaintyM')::double precision", name: 'uncertaintyM', type: 'Number', description: 'uncertainty radius, m' },
+      { sql: 'v.uncertainty_m', name: 'uncertaintyM', type: 'Number', description: 'uncertainty radius, m' },
     ],
     overviewAttributes: [{ sql: 'v.owner_agency', name: 'ownerAgency', type: 'String' }],
   },

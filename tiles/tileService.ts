@@ -13,6 +13,11 @@ export class TileService {
     this.cache = new TileCache(maxCacheBytes);
   }
 
+  /** A cached tile, or nothing: never renders. */
+  cached(viewer: Viewer, layersPath: string, z: number, x: number, y: number): CachedTile | undefined {
+    return this.cache.get(TileCache.key(layersPath, z, x, y, scopeOf(viewer)));
+  }
+
   async tile(viewer: Viewer, layerIds: string[], z: number, x: number, y: number): Promise<CachedTile> {
     const scope = scopeOf(viewer);
     const key = TileCache.key(layerIds.join(','), z, x, y, scope);

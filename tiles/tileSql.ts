@@ -9,14 +9,14 @@ export const EXACT_FROM_ZOOM = 10;
 /** Overview cell size in tile units: 32 of 4096, i.e. 8 px on a 1024 px retina tile. */
 export const OVERVIEW_CELL = 32;
 
-// Spherical Mercator of a longitude / latitude, for placing cells without transforming shapes.
-const MERC_X = (lon: string) => `(${lon}) * 20037508.342789244 / 180.0`;
-const MERC_Y = (lat: string) => `ln(tan(pi() / 4 + radians(least(greatest(${lat}, -85.0511), 85.0511)) / 2)) * 6378137.0`;
+/** Zoom whose cells the records store (cell_x0 … cell_y1, see the sharing migration). */
+const CELL_ZOOM = 9;
 
 const TILE = `
   tile AS (
-    SELECT env, ST_Transform(env, 4326) AS env4326
-    FROM (SELECT ST_TileEnvelope(?::integer, ?::integer, ?::integer) AS env) AS e
+    SELECT p.z, p.x, p.y, e.env, ST_Transform(e.env, 4326) AS env4326
+    FROM (SELECT ?::integer AS z, ?::integer AS x, ?::integer AS y) AS p
+    CROSS JOIN LATERAL (SELECT ST_TileEnvelope(p.z, p.x, p.y) AS env) AS e
   )`;
 
 /**
@@ -45,27 +45,26 @@ WHERE q.geom IS NOT NULL`;
 
 /**
  * Overview zooms: each visible feature marks the cells its bounding box covers, and the cells
- * of one owner and class merge. Covering by construction, and light: no shape is transformed
- * or clipped, and a tile holds at most (4096 / cell)² cells per group.
+ * of one owner and class merge. Each record stores its cell range at zoom 9, so a coarser zoom's
+ * cells are that range shifted right: no shape is transformed, clipped or measured. Covering by
+ * construction; at most 128² cells per group and tile.
  */
 export function overviewTileSql(layer: TileLayer): string {
   const groups = layer.overviewAttributes.map((a) => `${a.sql} AS "${a.name}"`).join(', ');
   const groupNames = layer.overviewAttributes.map((a) => `"${a.name}"`).join(', ');
-  const geom = `v.${layer.geometryColumn}`;
   const cells = EXTENT / OVERVIEW_CELL;
+  // A closed hazardous area has no remaining polygon: nothing to draw.
+  const drawn = layer.geometryColumn === 'remaining_geom' ? 'AND v.remaining_geom IS NOT NULL' : '';
   return `
 WITH ${TILE},
-grid AS (
-  SELECT ST_XMin(env) AS x0, ST_YMax(env) AS y1, (ST_XMax(env) - ST_XMin(env)) / ${cells}.0 AS cell FROM tile
-),
 covered AS (
   SELECT ${groups},
-    floor((${MERC_X(`ST_XMin(${geom})`)} - grid.x0) / grid.cell)::integer AS cx0,
-    floor((${MERC_X(`ST_XMax(${geom})`)} - grid.x0) / grid.cell)::integer AS cx1,
-    floor((grid.y1 - ${MERC_Y(`ST_YMax(${geom})`)}) / grid.cell)::integer AS cy0,
-    floor((grid.y1 - ${MERC_Y(`ST_YMin(${geom})`)}) / grid.cell)::integer AS cy1
-  FROM ${layer.view} AS v CROSS JOIN tile AS t CROSS JOIN grid
-  WHERE v.search_geom && t.env4326 AND ${geom} && t.env4326 AND v.retired_at IS NULL
+    (v.cell_x0 >> (${CELL_ZOOM} - t.z)) - t.x * ${cells} AS cx0,
+    (v.cell_x1 >> (${CELL_ZOOM} - t.z)) - t.x * ${cells} AS cx1,
+    (v.cell_y0 >> (${CELL_ZOOM} - t.z)) - t.y * ${cells} AS cy0,
+    (v.cell_y1 >> (${CELL_ZOOM} - t.z)) - t.y * ${cells} AS cy1
+  FROM ${layer.view} AS v CROSS JOIN tile AS t
+  WHERE v.search_geom && t.env4326 AND v.retired_at IS NULL ${drawn}
 ),
 cells AS (
   SELECT DISTINCT ${groupNames}, cx, cy

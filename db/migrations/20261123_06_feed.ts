@@ -12,7 +12,8 @@ import type { Knex } from 'knex';
 //   sequence would, when a transaction that drew a lower number commits later).
 // - The state of a record after an entry is the state before the record's next entry, or the
 //   current row when there is none: no row snapshot is stored twice, and a bulk import logs
-//   only small rows.
+//   only small rows. States are kept in the row's own text form (geometry as hex EWKB), which
+//   casts straight back to the row type — jsonb would turn each geometry into GeoJSON and back.
 // - A viewer's projection at any point reuses project_<kind>() — the function the access views
 //   use — with the level in force then (the agreement log gives it).
 
@@ -26,26 +27,31 @@ const GEOMETRY: Record<(typeof KINDS)[number], string> = {
 
 const projectionBranch = (kind: (typeof KINDS)[number]) => `
       WHEN '${kind}' THEN
-        SELECT jsonb_build_object('properties', project_${kind}(r, level),
-          'geometry', ST_AsGeoJSON(CASE WHEN level = 'footprint' THEN r.footprint_geom ELSE r.${GEOMETRY[kind]} END, 9)::jsonb)
-        INTO projection FROM jsonb_populate_record(NULL::${kind}, state) AS r;`;
+        SELECT CASE WHEN r.retired_at IS NOT NULL OR (r.restricted AND level <> 'owner') THEN NULL
+          ELSE jsonb_build_object('properties', project_${kind}(r, level),
+            'geometry', ST_AsGeoJSON(CASE WHEN level = 'footprint' THEN r.footprint_geom ELSE r.${GEOMETRY[kind]} END, 9)::jsonb) END
+        INTO projection FROM (SELECT (state::${kind}).*) AS r;`;
 
 const currentStateBranch = (kind: (typeof KINDS)[number]) => `
-      WHEN '${kind}' THEN SELECT to_jsonb(r) - 'input_geometry' INTO current_state FROM ${kind} r WHERE r.id = p_id;`;
+      WHEN '${kind}' THEN SELECT r::text INTO current_state FROM ${kind} r WHERE r.id = p_id;`;
 
 const fanoutBranch = (kind: (typeof KINDS)[number]) => `
       WHEN '${kind}' THEN
         RETURN QUERY
-        SELECT r.id, r.version, feed_projection('${kind}', s.state, e.old_level), feed_projection('${kind}', s.state, e.new_level)
-        FROM (SELECT id, version FROM ${kind} WHERE owner_agency = e.owner_agency ORDER BY id OFFSET p_offset LIMIT p_limit) AS r
-        CROSS JOIN LATERAL (SELECT feed_state('${kind}', r.id, p_seq) AS state) AS s
+        SELECT r.id, CASE WHEN e.new_level = 'full' THEN (p.new_projection->'properties'->>'version')::integer END,
+          p.old_projection, p.new_projection
+        FROM (SELECT id FROM ${kind} WHERE owner_agency = e.owner_agency AND (p_after IS NULL OR id > p_after)
+              ORDER BY id LIMIT p_limit) AS r
+        CROSS JOIN LATERAL (SELECT feed_state('${kind}', r.id, p_seq) AS state OFFSET 0) AS s
+        CROSS JOIN LATERAL (SELECT feed_projection('${kind}', s.state, e.old_level) AS old_projection,
+                                   feed_projection('${kind}', s.state, e.new_level) AS new_projection OFFSET 0) AS p
         ORDER BY r.id;`;
 
 const snapshotBranch = (kind: (typeof KINDS)[number]) => `
     RETURN QUERY
     SELECT '${kind}'::text, r.id, r.version, p.projection
     FROM ${kind} r
-    CROSS JOIN LATERAL (SELECT feed_projection('${kind}', to_jsonb(r) - 'input_geometry', feed_level(r.owner_agency, '${kind}', cursor_seq)) AS projection) AS p
+    CROSS JOIN LATERAL (SELECT feed_projection('${kind}', r::text, feed_level(r.owner_agency, '${kind}', cursor_seq)) AS projection OFFSET 0) AS p
     WHERE p.projection IS NOT NULL;`;
 
 export async function up(knex: Knex): Promise<void> {
@@ -60,7 +66,7 @@ export async function up(knex: Knex): Promise<void> {
       owner_agency  text NOT NULL,
       acting_agency text,
       actor         text,
-      before        jsonb,
+      before        text,
       grantee       text,
       target_kind   text,
       old_level     text,
@@ -88,9 +94,9 @@ export async function up(knex: Knex): Promise<void> {
       ELSE
         INSERT INTO change_log (record_kind, record_id, owner_agency, acting_agency, actor, before)
         SELECT TG_ARGV[0], o.id, o.owner_agency, viewer_agency(), nullif(current_setting('app.subject', true), ''),
-          to_jsonb(o) - 'input_geometry'
+          o::text
         FROM previous AS o JOIN updated AS n ON n.id = o.id
-        WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+        WHERE n::text IS DISTINCT FROM o::text
         ORDER BY o.id
         ON CONFLICT (txid, record_kind, record_id) WHERE record_id IS NOT NULL DO NOTHING;
       END IF;
@@ -156,11 +162,11 @@ export async function up(knex: Knex): Promise<void> {
     $$;
 
     -- A record's state right after entry p_seq: NULL when it did not exist yet.
-    CREATE FUNCTION feed_state(p_kind text, p_id uuid, p_seq bigint) RETURNS jsonb
+    CREATE FUNCTION feed_state(p_kind text, p_id uuid, p_seq bigint) RETURNS text
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
     DECLARE
       next_entry record;
-      current_state jsonb;
+      current_state text;
     BEGIN
       SELECT before, seq INTO next_entry FROM change_log
        WHERE record_id = p_id AND record_kind = p_kind AND seq > p_seq ORDER BY seq LIMIT 1;
@@ -171,15 +177,12 @@ export async function up(knex: Knex): Promise<void> {
     END $$;
 
     -- What a viewer at a level sees of a record state: {properties, geometry}, or NULL.
-    CREATE FUNCTION feed_projection(p_kind text, state jsonb, level text) RETURNS jsonb
+    CREATE FUNCTION feed_projection(p_kind text, state text, level text) RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
     DECLARE
       projection jsonb;
     BEGIN
-      IF state IS NULL OR level IS NULL OR level = 'none' OR (state->>'retired_at') IS NOT NULL
-         OR (coalesce((state->>'restricted')::boolean, false) AND level <> 'owner') THEN
-        RETURN NULL;
-      END IF;
+      IF state IS NULL OR level IS NULL OR level = 'none' THEN RETURN NULL; END IF;
       CASE p_kind ${KINDS.map(projectionBranch).join('')}
       END CASE;
       RETURN projection;
@@ -196,30 +199,34 @@ export async function up(knex: Knex): Promise<void> {
         LATERAL (SELECT ST_Difference(n, o) AS added, ST_Difference(o, n) AS removed) AS d
     $$;
 
+    -- OFFSET 0 fences each step: without it the planner pastes the function calls into every
+    -- reference and runs each projection three times.
     CREATE FUNCTION feed_entries(p_after bigint, p_limit integer)
     RETURNS TABLE (seq bigint, committed_at timestamptz, record_kind text, record_id uuid, owner_agency text,
       acting_agency text, version integer, old_projection jsonb, new_projection jsonb, geometry_change jsonb,
       grantee text, target_kind text, old_level text, new_level text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
       SELECT e.seq, e.committed_at, e.record_kind, e.record_id, e.owner_agency, e.acting_agency,
-        (s.state->>'version')::integer, p.old_projection, p.new_projection,
+        -- Below full the version is not shown: its jumps would count the edits the viewer cannot see.
+        CASE WHEN l.level IN ('owner', 'full') THEN (p.new_projection->'properties'->>'version')::integer END,
+        p.old_projection, p.new_projection,
         CASE WHEN p.old_projection IS NOT NULL AND p.new_projection IS NOT NULL
                AND p.old_projection->'geometry' IS DISTINCT FROM p.new_projection->'geometry'
              THEN feed_geometry_change(p.old_projection->'geometry', p.new_projection->'geometry') END,
         CASE WHEN e.record_id IS NULL AND e.grantee = viewer_grantee() AND e.owner_agency IS DISTINCT FROM viewer_agency() THEN e.grantee END,
         e.target_kind, e.old_level, e.new_level
-      FROM change_log e
-      CROSS JOIN LATERAL (SELECT CASE WHEN e.record_id IS NOT NULL THEN feed_level(e.owner_agency, e.record_kind, e.seq) END AS level) AS l
-      CROSS JOIN LATERAL (SELECT CASE WHEN e.record_id IS NOT NULL THEN feed_state(e.record_kind, e.record_id, e.seq) END AS state) AS s
+      FROM (SELECT * FROM change_log c WHERE c.seq > p_after ORDER BY c.seq LIMIT p_limit) AS e
+      CROSS JOIN LATERAL (SELECT CASE WHEN e.record_id IS NOT NULL THEN feed_level(e.owner_agency, e.record_kind, e.seq) END AS level OFFSET 0) AS l
+      CROSS JOIN LATERAL (SELECT CASE WHEN e.record_id IS NOT NULL AND l.level <> 'none' THEN feed_state(e.record_kind, e.record_id, e.seq) END AS state OFFSET 0) AS s
       CROSS JOIN LATERAL (SELECT feed_projection(e.record_kind, e.before, l.level) AS old_projection,
-                                 feed_projection(e.record_kind, s.state, l.level) AS new_projection) AS p
-      WHERE e.seq > p_after
+                                 feed_projection(e.record_kind, s.state, l.level) AS new_projection OFFSET 0) AS p
       ORDER BY e.seq
-      LIMIT p_limit
     $$;
 
-    -- Records whose projection an agreement change altered for the viewer, in id order, paged.
-    CREATE FUNCTION feed_agreement_fanout(p_seq bigint, p_offset integer, p_limit integer)
+    -- The owner's records of the kind, in id order after p_after, with the viewer's projection
+    -- before and after the agreement change. Paged by id, not by offset: records created since
+    -- (they did not exist at p_seq and project to nothing) cannot shift a page.
+    CREATE FUNCTION feed_agreement_fanout(p_seq bigint, p_after uuid, p_limit integer)
     RETURNS TABLE (record_id uuid, version integer, old_projection jsonb, new_projection jsonb)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
     #variable_conflict use_column
@@ -247,7 +254,7 @@ export async function up(knex: Knex): Promise<void> {
       SELECT pruned_through FROM change_log_horizon
     $$;
 
-    GRANT EXECUTE ON FUNCTION feed_entries(bigint, integer), feed_agreement_fanout(bigint, integer, integer),
+    GRANT EXECUTE ON FUNCTION feed_entries(bigint, integer), feed_agreement_fanout(bigint, uuid, integer),
       feed_snapshot(bigint), feed_snapshot_cursor(), feed_horizon() TO minefield_reader;
   `);
 }
@@ -258,8 +265,8 @@ export async function down(knex: Knex): Promise<void> {
   }
   await knex.raw(`
     DROP TRIGGER IF EXISTS sharing_agreement_change_log ON sharing_agreement;
-    DROP FUNCTION IF EXISTS feed_horizon(), feed_snapshot(bigint), feed_snapshot_cursor(), feed_agreement_fanout(bigint, integer, integer),
-      feed_entries(bigint, integer), feed_geometry_change(jsonb, jsonb), feed_projection(text, jsonb, text),
+    DROP FUNCTION IF EXISTS feed_horizon(), feed_snapshot(bigint), feed_snapshot_cursor(), feed_agreement_fanout(bigint, uuid, integer),
+      feed_entries(bigint, integer), feed_geometry_change(jsonb, jsonb), feed_projection(text, text, text),
       feed_state(text, uuid, bigint), feed_level(text, text, bigint);
     DROP TABLE IF EXISTS change_commit, change_log_horizon, change_log;
     DROP FUNCTION IF EXISTS change_log_sequence(), change_log_agreement(), change_log_touch();

@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Problem, forbidden, unauthorized } from '../problem';
 import type { AgencyKeyStore } from './keys';
 import { verifyToken } from './verifyToken';
-import { VerifiedTokenCache } from './tokenCache';
+import type { VerifiedTokenCache } from './tokenCache';
 import { Viewer, canEdit } from './viewer';
 
 declare module 'express-serve-static-core' {
@@ -12,8 +12,7 @@ declare module 'express-serve-static-core' {
 }
 
 /** Reads a bearer token when one is sent; a bad token is always refused, never ignored. */
-export function identify(keys: AgencyKeyStore): RequestHandler {
-  const verified = new VerifiedTokenCache();
+export function identify(keys: AgencyKeyStore, verified: VerifiedTokenCache): RequestHandler {
   return async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.get('authorization');
     if (!header) return next();
