@@ -1,6 +1,6 @@
 // The second tile encoder, for a PostGIS built without protobuf (the embedded PGlite one), where
-// ST_AsMVT and ST_AsMVTGeom do not exist. The database still does the geometry work — clip to
-// the buffered tile, transform to tile units, snap, repair — and hands back GeoJSON in tile
+// ST_AsMVT and ST_AsMVTGeom do not exist. The database still does the geometry work — transform
+// to tile units, snap, clip to the buffered tile, repair — and hands back GeoJSON in tile
 // coordinates with the attributes as jsonb; JavaScript only writes the protobuf (vt-pbf).
 // The rows, attributes, collapsed-point fallback and overview cells are those of tileSql.ts,
 // so a tile from either encoder carries the same features.

@@ -3,31 +3,25 @@
 import type { Knex } from 'knex';
 import { withViewer } from '../db/viewerTransaction';
 import type { Viewer } from '../server/auth/viewer';
-import { TILE_LAYER_BY_ID, TileLayer } from './layers';
-import { EXACT_FROM_ZOOM, PreparedLayerSql, prepareLayerSql } from './tileSql';
+import { TileEncoder, detectEncoder, renderTileWith } from './encoder';
 
-const prepared = new Map<string, PreparedLayerSql>();
-function sqlOf(layer: TileLayer): PreparedLayerSql {
-  let sql = prepared.get(layer.id);
-  if (!sql) {
-    sql = prepareLayerSql(layer);
-    prepared.set(layer.id, sql);
+// ST_AsMVT where PostGIS has protobuf, else the SQL + vt-pbf encoder; asked once per database.
+const encoders = new WeakMap<Knex, Promise<TileEncoder>>();
+function encoderFor(db: Knex): Promise<TileEncoder> {
+  let encoder = encoders.get(db);
+  if (!encoder) {
+    encoder = detectEncoder(db);
+    encoders.set(db, encoder);
   }
-  return sql;
+  return encoder;
 }
 
 export async function renderTile(db: Knex, viewer: Viewer, layerIds: string[], z: number, x: number, y: number): Promise<Buffer> {
+  const encoder = await encoderFor(db);
   return withViewer(db, viewer, async (trx) => {
     // JIT compilation costs more than it saves on tile-sized queries (measured 25–30 % at z6–10).
     await trx.raw("SELECT set_config('jit', 'off', true)");
-    const parts: Buffer[] = [];
-    for (const id of layerIds) {
-      const sql = sqlOf(TILE_LAYER_BY_ID.get(id)!);
-      const result = await trx.raw(z >= EXACT_FROM_ZOOM ? sql.exact : sql.overview, [z, x, y]);
-      const tile: Buffer | null = result.rows[0]?.tile ?? null;
-      if (tile && tile.length > 0) parts.push(tile);
-    }
-    return Buffer.concat(parts);
+    return renderTileWith(encoder, trx, layerIds, z, x, y);
   });
 }
 
