@@ -11,6 +11,7 @@ COPY db ./db
 COPY records ./records
 COPY access ./access
 COPY tiles ./tiles
+COPY sync ./sync
 COPY web ./web
 COPY fixtures ./fixtures
 COPY scripts ./scripts

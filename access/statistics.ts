@@ -15,7 +15,7 @@ export async function hazardStatistics(trx: Knex.Transaction): Promise<HazardFig
   const rows = await trx('visible_hazardous_area')
     .select('owner_agency', 'classification', 'status')
     .count({ areas: '*' })
-    .select(trx.raw("sum((properties->>'remainingAreaM2')::double precision) AS remaining_area_m2"))
+    .sum({ remaining_area_m2: 'remaining_area_m2' })
     .whereNull('retired_at')
     .groupBy('owner_agency', 'classification', 'status')
     .orderBy(['owner_agency', 'classification', 'status']);

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
 import pg from 'pg';
+import type { FeedStream } from '../feed/stream';
 import { createApp } from '../server/app';
 import { issueToken } from '../server/auth/issueToken';
 import type { Role } from '../server/auth/viewer';
@@ -17,6 +18,8 @@ export interface BenchService {
   baseUrl: string;
   /** The running app's tile service (app.locals.tiles), e.g. to clear its cache between requests. */
   tiles: TileService;
+  /** The running app's feed stream (app.locals.feedStream): closed on stop, so its LISTEN connection ends. */
+  feedStream: FeedStream;
   token(agency: string, role: Role): string;
   stop(): Promise<void>;
 }
@@ -46,8 +49,11 @@ export async function startBenchService(databaseName: string): Promise<BenchServ
     databaseUrl,
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     tiles: app.locals.tiles as TileService,
+    feedStream: app.locals.feedStream as FeedStream,
     token: (agency, role) => issueToken({ agency, role, privateKey: keys.get(agency)!, kid: 'bench', expiresIn: '2h' }),
     stop: async () => {
+      await (app.locals.feedStream as FeedStream | undefined)?.close();
+      server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await db.destroy();
     },

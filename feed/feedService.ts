@@ -84,7 +84,9 @@ export class FeedService {
       }
       // A viewer that sees little of a long log must not hold one request for all of it.
       if (scanned >= this.maxScan) return { events, cursor: encodeCursor(position), caughtUp: false };
-      const entries = (await trx.raw('SELECT * FROM feed_entries(?, ?)', [position.seq, this.batch])).rows;
+      // Read ahead a little more than the page needs, not a whole batch for a page of three.
+      const readAhead = Math.min(this.batch, Math.max(50, (limit - events.length) * 2));
+      const entries = (await trx.raw('SELECT * FROM feed_entries(?, ?)', [position.seq, readAhead])).rows;
       if (entries.length === 0) return { events, cursor: encodeCursor(position), caughtUp: true };
       scanned += entries.length;
       for (const entry of entries) {

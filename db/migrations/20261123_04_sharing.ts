@@ -142,7 +142,7 @@ const views: Record<(typeof KINDS)[number], string> = {
     CREATE VIEW visible_hazardous_area AS
     SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
       r.retired_at, r.retired_by, r.retired_reason,
-      r.footprint_geom AS search_geom,
+      r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.original_geom END AS geom,
       CASE WHEN a.level = 'footprint' THEN (CASE WHEN r.remaining_geom IS NULL THEN NULL ELSE r.footprint_geom END)
            ELSE r.remaining_geom END AS remaining_geom,
@@ -152,6 +152,7 @@ const views: Record<(typeof KINDS)[number], string> = {
       CASE WHEN a.level <> 'footprint' THEN r.information_date END AS information_date,
       CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
       CASE WHEN access_at_least(a.level, 'full') THEN r.priority END AS priority,
+      CASE WHEN a.level <> 'footprint' THEN r.remaining_area_m2 END AS remaining_area_m2,
       CASE WHEN access_at_least(a.level, 'full') THEN r.marking END AS marking,
       project_hazardous_area(r, a.level) AS properties,
       CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object(
@@ -168,12 +169,13 @@ const views: Record<(typeof KINDS)[number], string> = {
     CREATE VIEW visible_land_release AS
     SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
       r.retired_at, r.retired_by, r.retired_reason,
-      r.footprint_geom AS search_geom,
+      r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.geom END AS geom,
       r.method,
       CASE WHEN a.level <> 'footprint' THEN r.activity END AS activity,
       CASE WHEN a.level <> 'footprint' THEN r.release_date END AS release_date,
       CASE WHEN a.level <> 'footprint' THEN r.hazardous_area_id END AS hazardous_area_id,
+      CASE WHEN a.level <> 'footprint' THEN r.area_m2 END AS area_m2,
       CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
       project_land_release(r, a.level) AS properties,
       CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('inputGeometry', r.input_geometry) END AS detail
@@ -185,7 +187,7 @@ const views: Record<(typeof KINDS)[number], string> = {
     CREATE VIEW visible_minefield_record AS
     SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
       r.retired_at, r.retired_by, r.retired_reason,
-      r.footprint_geom AS search_geom,
+      r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.perimeter_geom END AS geom,
       CASE WHEN a.level <> 'footprint' THEN r.laid_from END AS laid_from,
       CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
@@ -205,7 +207,7 @@ const views: Record<(typeof KINDS)[number], string> = {
     CREATE VIEW visible_testimony AS
     SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
       r.retired_at, r.retired_by, r.retired_reason,
-      r.footprint_geom AS search_geom,
+      r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.described_geom END AS geom,
       CASE WHEN a.level <> 'footprint' THEN r.interview_date END AS interview_date,
       CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
@@ -213,6 +215,7 @@ const views: Record<(typeof KINDS)[number], string> = {
       CASE WHEN a.level <> 'footprint' THEN r.source_reliability END AS source_reliability,
       CASE WHEN a.level <> 'footprint' THEN r.information_reliability END AS information_reliability,
       CASE WHEN access_at_least(a.level, 'full') THEN r.informant_code END AS informant_code,
+      CASE WHEN a.level <> 'footprint' THEN r.uncertainty_m END AS uncertainty_m,
       project_testimony(r, a.level)
         || CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('hazardousAreaLinks', (SELECT coalesce(jsonb_agg(jsonb_build_object('hazardousAreaId', l.hazardous_area_id,
               'relation', l.relation) ORDER BY l.hazardous_area_id), '[]'::jsonb)
@@ -222,6 +225,28 @@ const views: Record<(typeof KINDS)[number], string> = {
     FROM testimony r
     JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'testimony'
     WHERE a.level <> 'none' AND (a.level = 'owner' OR NOT r.restricted)`,
+};
+
+// Overview tiles merge features into cells of 1/128 of a tile at zooms below 10. Each record
+// keeps the range of such cells its geometry's bounding box covers at zoom 9 — 2^16 cells around
+// the world in spherical Mercator — so a coarser zoom's cells are these shifted right, and an
+// overview tile never transforms or measures a shape. Cells of at least 600 m say nothing a
+// footprint does not. Stored once, when the geometry is written.
+const OVERVIEW_CELLS = 65536;
+const cellX = (lon: string) => `least(${OVERVIEW_CELLS - 1}, greatest(0, floor((${lon} + 180.0) / 360.0 * ${OVERVIEW_CELLS})))::integer`;
+const cellY = (lat: string) =>
+  `least(${OVERVIEW_CELLS - 1}, greatest(0, floor((1 - ln(tan(radians(least(greatest(${lat}, -85.0511), 85.0511))) + 1 / cos(radians(least(greatest(${lat}, -85.0511), 85.0511)))) / pi()) / 2 * ${OVERVIEW_CELLS})))::integer`;
+const overviewCellColumns = (geometry: string) => `
+      ADD COLUMN cell_x0 integer GENERATED ALWAYS AS (${cellX(`ST_XMin(${geometry})`)}) STORED,
+      ADD COLUMN cell_x1 integer GENERATED ALWAYS AS (${cellX(`ST_XMax(${geometry})`)}) STORED,
+      ADD COLUMN cell_y0 integer GENERATED ALWAYS AS (${cellY(`ST_YMax(${geometry})`)}) STORED,
+      ADD COLUMN cell_y1 integer GENERATED ALWAYS AS (${cellY(`ST_YMin(${geometry})`)}) STORED`;
+const CELL_SOURCE: Record<(typeof KINDS)[number], string> = {
+  hazardous_area: 'original_geom',
+  land_release: 'geom',
+  minefield_record: 'perimeter_geom',
+  // The uncertainty circle is covered by the footprint; the described place itself by this.
+  testimony: 'described_geom',
 };
 
 const footprintSource: Record<(typeof KINDS)[number], string> = {
@@ -283,6 +308,7 @@ export async function up(knex: Knex): Promise<void> {
       ALTER TABLE ${kind} ADD COLUMN restricted boolean NOT NULL DEFAULT false;
       ALTER TABLE ${kind} ADD COLUMN footprint_geom geometry(Polygon, 4326) GENERATED ALWAYS AS (${footprintSource[kind]}) STORED;
       CREATE INDEX ${kind}_footprint ON ${kind} USING gist (footprint_geom);
+      ALTER TABLE ${kind} ${overviewCellColumns(CELL_SOURCE[kind])};
     `);
   }
   for (const kind of KINDS) await knex.raw(projections[kind]);
@@ -414,7 +440,8 @@ export async function down(knex: Knex): Promise<void> {
       DROP FUNCTION IF EXISTS project_${kind}(${kind}, text);
       DROP TRIGGER IF EXISTS ${kind}_audit_insert ON ${kind};
       DROP TRIGGER IF EXISTS ${kind}_audit_update ON ${kind};
-      ALTER TABLE ${kind} DROP COLUMN IF EXISTS footprint_geom, DROP COLUMN IF EXISTS restricted;
+      ALTER TABLE ${kind} DROP COLUMN IF EXISTS cell_x0, DROP COLUMN IF EXISTS cell_x1, DROP COLUMN IF EXISTS cell_y0,
+        DROP COLUMN IF EXISTS cell_y1, DROP COLUMN IF EXISTS footprint_geom, DROP COLUMN IF EXISTS restricted;
     `);
   }
   await knex.raw(`

@@ -241,8 +241,9 @@ export async function up(knex: Knex): Promise<void> {
     END $$;
 
     -- Everything the viewer may see now, and the cursor to continue from, in one snapshot.
+    -- After a prune the log may be empty: the horizon is then where the feed continues from.
     CREATE FUNCTION feed_snapshot_cursor() RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
-      SELECT coalesce(max(seq), 0) FROM change_log
+      SELECT greatest(coalesce((SELECT max(seq) FROM change_log), 0), (SELECT pruned_through FROM change_log_horizon))
     $$;
     CREATE FUNCTION feed_snapshot(cursor_seq bigint)
     RETURNS TABLE (record_kind text, record_id uuid, version integer, projection jsonb)
