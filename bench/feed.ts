@@ -158,7 +158,7 @@ function sseClient(service: BenchService, agency: string, after: string) {
 }
 
 async function liveLatency(service: BenchService, rate: number, seconds: number) {
-  const after = encodeCursor({ seq: await logSize(service), delivered: 0 });
+  const after = encodeCursor({ seq: await logSize(service), after: null });
   const clients = { ANAMA: sseClient(service, 'ANAMA', after), GEO: sseClient(service, 'GEO', after) };
   await Promise.all(Object.values(clients).map((c) => c.opened));
   // Distinct open / worked-on areas, so no two writes wait on one row lock and GEO sees each one.
