@@ -4,17 +4,8 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
-COPY tsconfig.json tsconfig.build.json ./
-COPY server ./server
-COPY geo ./geo
-COPY db ./db
-COPY records ./records
-COPY access ./access
-COPY tiles ./tiles
-COPY sync ./sync
-COPY web ./web
-COPY fixtures ./fixtures
-COPY scripts ./scripts
+# Everything the build needs; .dockerignore keeps out node_modules, data and git.
+COPY . .
 RUN npx tsc -p tsconfig.build.json
 
 # Runtime stage: production dependencies and compiled JavaScript only, as a non-root user.
