@@ -495,7 +495,9 @@ describe('feed guarantees', function () {
       if (page.body.caughtUp) break;
       // Between the first pages, the owner records more testimony, until one sorts before the fanout's position.
       const lastFanout = page.body.events.filter((e: any) => e.operation === 'create').at(-1)?.id;
-      if (lastFanout && pagesWithInserts++ < 2) {
+      // Ids are random: wait for a position in the upper three quarters of the id space, so that
+      // one of the next 30 new ids sorts before it with near certainty (1 − 0.75³⁰).
+      if (lastFanout && lastFanout >= '4' && pagesWithInserts++ < 2) {
         for (let n = 0; n < 30; n++) {
           const record = await model.create('CHDE', 'testimonies');
           created++;
