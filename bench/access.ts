@@ -6,11 +6,10 @@
 // runs, with its count) and end to end through HTTP.
 import { parseArgs } from 'node:util';
 import { withViewer } from '../db/viewerTransaction';
-import { generateFixtures } from '../fixtures/generate';
 import { itemsQuery } from '../records/query';
 import { hazardousAreas } from '../records/hazardousArea';
 import type { Viewer } from '../server/auth/viewer';
-import { startBenchService, table } from './support';
+import { startBenchService, table, importAreasThroughApi } from './support';
 
 const ROUNDS = 7;
 
@@ -25,15 +24,7 @@ async function main() {
   const service = await startBenchService('minefield_bench_access');
   try {
     process.stderr.write(`importing ${scale} hazardous areas…\n`);
-    const fixtures = generateFixtures({ hazardousAreas: scale, seed: 11 });
-    for (const fixture of fixtures) {
-      const response = await fetch(`${service.baseUrl}/collections/hazardous-areas/items`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${service.token(fixture.agency, 'editor')}`, 'content-type': 'application/geo+json' },
-        body: JSON.stringify({ type: 'FeatureCollection', features: fixture.hazardousAreas }),
-      });
-      if (response.status !== 201) throw new Error(`import failed: ${response.status} ${(await response.text()).slice(0, 300)}`);
-    }
+    const fixtures = await importAreasThroughApi(service, scale, 11);
     await service.db.raw('ANALYZE');
     for (const [owner, level] of [['ANAMA', 'summary'], ['CHDE', 'footprint']]) {
       await service.db('sharing_agreement').insert({ owner_agency: owner, grantee: 'GEO', record_kind: 'hazardous_area', level, updated_by: 'bench' });

@@ -23,10 +23,9 @@ import { parseArgs } from 'node:util';
 import { createKnex } from '../db/connection';
 import { withViewer } from '../db/viewerTransaction';
 import { decodeCursor, encodeCursor } from '../feed/cursor';
-import { generateFixtures } from '../fixtures/generate';
 import type { Viewer } from '../server/auth/viewer';
 import { logger } from '../server/logger';
-import { startBenchService, table, type BenchService } from './support';
+import { startBenchService, table, type BenchService, importAreasThroughApi } from './support';
 
 const CATCHUP_TARGET = 20_000;
 const P95_TARGET_MS = 100;
@@ -43,15 +42,7 @@ async function logSize(service: BenchService): Promise<number> {
 
 /** Areas through the API: one create entry each. */
 async function importAreas(service: BenchService, areas: number): Promise<void> {
-  const fixtures = generateFixtures({ hazardousAreas: areas, seed: 23 });
-  for (const fixture of fixtures) {
-    const response = await fetch(`${service.baseUrl}/collections/hazardous-areas/items`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${service.token(fixture.agency, 'editor')}`, 'content-type': 'application/geo+json' },
-      body: JSON.stringify({ type: 'FeatureCollection', features: fixture.hazardousAreas }),
-    });
-    if (response.status !== 201) throw new Error(`import failed: ${response.status} ${(await response.text()).slice(0, 300)}`);
-  }
+  await importAreasThroughApi(service, areas, 23);
 }
 
 const UPDATE_SQL = `

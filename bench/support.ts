@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
 import pg from 'pg';
+import { generateFixtures } from '../fixtures/generate';
 import type { FeedStream } from '../feed/stream';
 import { createApp } from '../server/app';
 import { issueToken } from '../server/auth/issueToken';
@@ -65,4 +66,18 @@ export function table(rows: Record<string, string | number>[]): string {
   const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => String(row[column]).length)));
   const line = (cells: string[]) => cells.map((cell, i) => cell.padStart(widths[i])).join('  ');
   return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...rows.map((row) => line(columns.map((c) => String(row[c]))))].join('\n');
+}
+
+/** Synthetic areas through the bulk import, one FeatureCollection per agency. */
+export async function importAreasThroughApi(service: BenchService, areas: number, seed: number) {
+  const fixtures = generateFixtures({ hazardousAreas: areas, seed });
+  for (const fixture of fixtures) {
+    const response = await fetch(`${service.baseUrl}/collections/hazardous-areas/items`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${service.token(fixture.agency, 'editor')}`, 'content-type': 'application/geo+json' },
+      body: JSON.stringify({ type: 'FeatureCollection', features: fixture.hazardousAreas }),
+    });
+    if (response.status !== 201) throw new Error(`import failed: ${response.status} ${(await response.text()).slice(0, 300)}`);
+  }
+  return fixtures;
 }

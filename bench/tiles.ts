@@ -16,12 +16,11 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { generateFixtures } from '../fixtures/generate';
 import { logger } from '../server/logger';
 import type { Viewer } from '../server/auth/viewer';
 import { renderTile, scopeOf } from '../tiles/renderTile';
 import { EXACT_FROM_ZOOM } from '../tiles/tileSql';
-import { startBenchService, table } from './support';
+import { startBenchService, table, importAreasThroughApi } from './support';
 
 const LAYER = 'hazardous-areas';
 const ZOOMS = [6, 7, 8, 9, 10, 11, 12, 13, 14];
@@ -193,15 +192,7 @@ async function main() {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     process.stderr.write(`importing ${scale} hazardous areas…\n`);
-    const fixtures = generateFixtures({ hazardousAreas: scale, seed: 11 });
-    for (const fixture of fixtures) {
-      const response = await fetch(`${service.baseUrl}/collections/hazardous-areas/items`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${service.token(fixture.agency, 'editor')}`, 'content-type': 'application/geo+json' },
-        body: JSON.stringify({ type: 'FeatureCollection', features: fixture.hazardousAreas }),
-      });
-      if (response.status !== 201) throw new Error(`import failed: ${response.status} ${(await response.text()).slice(0, 300)}`);
-    }
+    const fixtures = await importAreasThroughApi(service, scale, 11);
     await service.db.raw('ANALYZE');
     await service.db('sharing_agreement').insert({ owner_agency: 'ANAMA', grantee: 'GEO', record_kind: 'hazardous_area', level: 'summary', updated_by: 'bench' });
     const importSeconds = (performance.now() - benchStarted) / 1000;

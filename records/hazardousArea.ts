@@ -9,7 +9,7 @@ import type { FeatureInput } from './featureInput';
 import { refreshHazardousArea } from './hazardousAreaStatus';
 import { HAZARD_TYPES, compileValidator, hazardousAreaSchema } from './schemas';
 import { stageGeometries } from './stageGeometry';
-import { checkLocalRefs, inChunks, throwConflictsOrProblems } from './writeSupport';
+import { checkLocalRefs, inChunks, retireRecord, throwConflictsOrProblems } from './writeSupport';
 
 const validateProperties = compileValidator(hazardousAreaSchema);
 // Fewer, larger statements: each one also runs the statement-level audit and feed triggers.
@@ -138,12 +138,7 @@ async function replace(context: WriteContext, current: LockedRecord, input: Feat
   }
 }
 
-async function retire(context: WriteContext, current: LockedRecord, reason: string): Promise<void> {
-  await context.trx('hazardous_area').where('id', current.id).update({
-    retired_at: context.trx.fn.now(), retired_by: context.actor, retired_reason: reason,
-    version: context.trx.raw('version + 1'), updated_by: context.actor, updated_at: context.trx.fn.now(),
-  });
-}
+const retire = (context: WriteContext, current: LockedRecord, reason: string) => retireRecord(context, 'hazardous_area', current, reason);
 
 export const hazardousAreas: CollectionDefinition = {
   id: 'hazardous-areas',

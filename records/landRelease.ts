@@ -10,7 +10,7 @@ import type { FeatureInput } from './featureInput';
 import { refreshHazardousArea } from './hazardousAreaStatus';
 import { compileValidator, landReleaseSchema } from './schemas';
 import { stageGeometries } from './stageGeometry';
-import { checkLocalRefs, throwConflictsOrProblems } from './writeSupport';
+import { checkLocalRefs, retireRecord, throwConflictsOrProblems } from './writeSupport';
 
 const validateProperties = compileValidator(landReleaseSchema);
 /** How far a released polygon may stray beyond the remaining polygon: survey-grade slack. */
@@ -144,10 +144,7 @@ async function retire(context: WriteContext, current: LockedRecord, reason: stri
   const { trx, actor } = context;
   const release = await trx('land_release').select('hazardous_area_id', 'local_ref', 'method').where('id', current.id).first();
   await trx('hazardous_area').select('id').where('id', release.hazardous_area_id).forUpdate();
-  await trx('land_release').where('id', current.id).update({
-    retired_at: trx.fn.now(), retired_by: actor, retired_reason: reason,
-    version: trx.raw('version + 1'), updated_by: actor, updated_at: trx.fn.now(),
-  });
+  await retireRecord(context, 'land_release', current, reason);
   await refreshHazardousArea(trx, release.hazardous_area_id, {
     reason: `land release ${release.local_ref} (${release.method}) retired: ${reason}`,
     date: new Date().toISOString().slice(0, 10),

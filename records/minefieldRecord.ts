@@ -11,7 +11,7 @@ import {
 import type { FeatureInput } from './featureInput';
 import { compileValidator, minefieldRecordSchema } from './schemas';
 import { stageGeometries } from './stageGeometry';
-import { checkLocalRefs, throwConflictsOrProblems } from './writeSupport';
+import { checkLocalRefs, retireRecord, throwConflictsOrProblems } from './writeSupport';
 
 const validateProperties = compileValidator(minefieldRecordSchema);
 
@@ -163,12 +163,7 @@ async function replace(context: WriteContext, current: LockedRecord, input: Feat
   await writeLinks(trx, current.id, record.input.properties.hazardousAreaIds);
 }
 
-async function retire(context: WriteContext, current: LockedRecord, reason: string): Promise<void> {
-  await context.trx('minefield_record').where('id', current.id).update({
-    retired_at: context.trx.fn.now(), retired_by: context.actor, retired_reason: reason,
-    version: context.trx.raw('version + 1'), updated_by: context.actor, updated_at: context.trx.fn.now(),
-  });
-}
+const retire = (context: WriteContext, current: LockedRecord, reason: string) => retireRecord(context, 'minefield_record', current, reason);
 
 export const minefieldRecords: CollectionDefinition = {
   id: 'minefield-records',

@@ -9,7 +9,7 @@ import {
 import type { FeatureInput } from './featureInput';
 import { LANGUAGES, compileValidator, testimonySchema } from './schemas';
 import { stageGeometries } from './stageGeometry';
-import { checkLocalRefs, throwConflictsOrProblems } from './writeSupport';
+import { checkLocalRefs, retireRecord, throwConflictsOrProblems } from './writeSupport';
 
 const validateProperties = compileValidator(testimonySchema);
 
@@ -108,12 +108,7 @@ async function replace(context: WriteContext, current: LockedRecord, input: Feat
   await writeLinks(trx, current.id, input.properties.hazardousAreaLinks);
 }
 
-async function retire(context: WriteContext, current: LockedRecord, reason: string): Promise<void> {
-  await context.trx('testimony').where('id', current.id).update({
-    retired_at: context.trx.fn.now(), retired_by: context.actor, retired_reason: reason,
-    version: context.trx.raw('version + 1'), updated_by: context.actor, updated_at: context.trx.fn.now(),
-  });
-}
+const retire = (context: WriteContext, current: LockedRecord, reason: string) => retireRecord(context, 'testimony', current, reason);
 
 export const testimonies: CollectionDefinition = {
   id: 'testimonies',

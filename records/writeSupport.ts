@@ -1,6 +1,7 @@
 // Checks every record kind's write path shares.
 import type { Knex } from 'knex';
 import { FieldProblem, Problem, conflict, unprocessable } from '../server/problem';
+import type { LockedRecord, WriteContext } from './collection';
 import type { FeatureInput } from './featureInput';
 
 /** All-or-nothing: any problem in any feature rejects the whole request with every problem listed. */
@@ -76,4 +77,13 @@ export async function inChunks<T, R>(
 
 export function assertIsProblem(error: unknown): asserts error is Problem {
   if (!(error instanceof Problem)) throw error;
+}
+
+/** Retiring keeps the row: it leaves lists, answers 410, and its version moves on. */
+export async function retireRecord(context: WriteContext, table: string, current: LockedRecord, reason: string): Promise<void> {
+  const { trx, actor } = context;
+  await trx(table).where('id', current.id).update({
+    retired_at: trx.fn.now(), retired_by: actor, retired_reason: reason,
+    version: trx.raw('version + 1'), updated_by: actor, updated_at: trx.fn.now(),
+  });
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import jsonPatch from 'fast-json-patch';
-import { api, createHazardousArea, freshSquare, getHarness, tokenFor } from './harness';
+import { api, createHazardousArea, freshSquare, getHarness, tokenFor, share } from './harness';
 
 async function feedFrom(token: string, cursor: string | undefined) {
   const events: any[] = [];
@@ -14,13 +14,6 @@ async function feedFrom(token: string, cursor: string | undefined) {
   }
 }
 
-async function share(owner: string, grantee: string, kind: string, level: string) {
-  const token = tokenFor(owner, 'editor');
-  const current = (await api('GET', '/sharing/agreements', { token })).body.agreements
-    .find((a: any) => a.ownerAgency === owner && a.grantee === grantee && a.recordKind === kind);
-  const response = await api('PUT', `/sharing/agreements/${grantee}/${kind}`, { token, body: { level }, headers: { 'content-type': 'application/json', 'if-match': `"${current?.version ?? 0}"` } });
-  expect(response.status, response.text).to.equal(200);
-}
 
 /** Applies feed events to a mirror keyed by id, as a sync client does. */
 function apply(mirror: Map<string, any>, events: any[]) {

@@ -30,7 +30,7 @@ import { issueToken } from '../server/auth/issueToken';
 import type { Viewer } from '../server/auth/viewer';
 import { loadConfig } from '../server/config';
 import { openDatabase } from '../server/start';
-import { TEST_DATABASE_URL, api, getHarness, tokenFor } from './harness';
+import { TEST_DATABASE_URL, api, getHarness, tokenFor, share } from './harness';
 
 const AGENCIES = ['ANAMA', 'CHDE', 'GEO'] as const;
 const GRANTEES = ['ANAMA', 'CHDE', 'GEO', 'LIAISON'] as const;
@@ -83,13 +83,6 @@ async function feedFrom(token: string, cursor: string | undefined, limit = 50) {
   }
 }
 
-async function share(owner: string, grantee: string, kind: string, level: string) {
-  const token = tokenFor(owner, 'editor');
-  const current = (await api('GET', '/sharing/agreements', { token })).body.agreements
-    .find((a: any) => a.ownerAgency === owner && a.grantee === grantee && a.recordKind === kind);
-  const response = await api('PUT', `/sharing/agreements/${grantee}/${kind}`, { token, body: { level }, headers: { ...JSON_BODY, 'if-match': `"${current?.version ?? 0}"` } });
-  expect(response.status, response.text).to.equal(200);
-}
 
 /** Every event's shape, by operation: create = a Feature, delete = the id only, update = a non-empty change. */
 function checkShape(event: any) {

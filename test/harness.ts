@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Knex } from 'knex';
 import pg from 'pg';
+import { expect } from 'chai';
 import { createApp } from '../server/app';
 import { issueToken } from '../server/auth/issueToken';
 import type { Role } from '../server/auth/viewer';
@@ -135,4 +136,17 @@ export async function createHazardousArea(token: string, overrides: Parameters<t
   const response = await api('POST', '/collections/hazardous-areas/items', { token, body: hazardousAreaFeature(overrides) });
   if (response.status !== 201) throw new Error(`could not create hazardous area: ${response.status} ${response.text}`);
   return response;
+}
+
+/** Sets what `owner` shares with `grantee` for one record kind, through the API, as its editor. */
+export async function share(owner: string, grantee: string, kind: string, level: string) {
+  const token = tokenFor(owner, 'editor');
+  const current = (await api('GET', '/sharing/agreements', { token })).body.agreements
+    .find((a: any) => a.ownerAgency === owner && a.grantee === grantee && a.recordKind === kind);
+  if ((current?.level ?? 'none') === level) return current;
+  const response = await api('PUT', `/sharing/agreements/${grantee}/${kind}`, {
+    token, body: { level }, headers: { 'content-type': 'application/json', 'if-match': `"${current?.version ?? 0}"` },
+  });
+  expect(response.status, response.text).to.equal(200);
+  return response.body;
 }

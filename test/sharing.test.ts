@@ -1,18 +1,8 @@
 import { expect } from 'chai';
-import { api, createHazardousArea, freshSquare, getHarness, tokenFor } from './harness';
+import { api, createHazardousArea, freshSquare, getHarness, tokenFor, share } from './harness';
 
 const AREAS = '/collections/hazardous-areas/items';
 
-async function share(owner: string, grantee: string, kind: string, level: string) {
-  const token = tokenFor(owner, 'editor');
-  const current = (await api('GET', '/sharing/agreements', { token })).body.agreements
-    .find((a: any) => a.ownerAgency === owner && a.grantee === grantee && a.recordKind === kind);
-  const response = await api('PUT', `/sharing/agreements/${grantee}/${kind}`, {
-    token, body: { level }, headers: { 'content-type': 'application/json', 'if-match': `"${current?.version ?? 0}"` },
-  });
-  expect(response.status, response.text).to.equal(200);
-  return response.body;
-}
 
 describe('sharing agreements', () => {
   after(async () => {

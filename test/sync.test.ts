@@ -12,19 +12,12 @@ import { runSync } from '../sync/cli';
 import { FeedClient, RECORD_KINDS } from '../sync/client';
 import { DirectoryTarget } from '../sync/targets/directory';
 import { PostgisTarget, tableOf } from '../sync/targets/postgis';
-import { TEST_DATABASE_URL, api, createHazardousArea, freshRef, freshSquare, getHarness, tokenFor } from './harness';
+import { TEST_DATABASE_URL, api, createHazardousArea, freshRef, freshSquare, getHarness, tokenFor, share } from './harness';
 
 const ORIGIN: [number, number] = [50.6, 38.0];
 const TARGET_URL = TEST_DATABASE_URL.replace(/\/([^/]*)$/, (_, name) => `/${name}_sync_target`);
 const ROOT = path.resolve(__dirname, '..');
 
-async function share(owner: string, grantee: string, kind: string, level: string) {
-  const token = tokenFor(owner, 'editor');
-  const current = (await api('GET', '/sharing/agreements', { token })).body.agreements
-    .find((a: any) => a.ownerAgency === owner && a.grantee === grantee && a.recordKind === kind);
-  const response = await api('PUT', `/sharing/agreements/${grantee}/${kind}`, { token, body: { level }, headers: { 'content-type': 'application/json', 'if-match': `"${current?.version ?? 0}"` } });
-  expect(response.status, response.text).to.equal(200);
-}
 
 async function patchArea(token: string, id: string, version: number, body: unknown) {
   const response = await api('PATCH', `/collections/hazardous-areas/items/${id}`, { token, body, headers: { 'if-match': `"${version}"` } });

@@ -18,7 +18,7 @@ import { loadAgencyFixture } from '../fixtures/loadDemo';
 import type { Viewer } from '../server/auth/viewer';
 import { renderTileWith, detectEncoder } from '../tiles/encoder';
 import { EXACT_FROM_ZOOM, EXTENT } from '../tiles/tileSql';
-import { api, createHazardousArea, getHarness, tokenFor } from './harness';
+import { api, createHazardousArea, getHarness, tokenFor, share } from './harness';
 
 const LAYERS = ['hazardous-areas', 'land-releases', 'minefield-records', 'testimonies'] as const;
 const TABLES = ['hazardous_area', 'land_release', 'minefield_record', 'testimony'] as const;
@@ -91,16 +91,6 @@ const lonToTileX = (lon: number, z: number) => ((lon + 180) / 360) * 2 ** z;
 const latToTileY = (lat: number, z: number) => ((1 - Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360)) / Math.PI) / 2) * 2 ** z;
 const clampTile = (v: number, z: number) => Math.min(2 ** z - 1, Math.max(0, Math.floor(v)));
 
-async function share(owner: string, grantee: string, kind: string, level: string) {
-  const token = tokenFor(owner, 'editor');
-  const current = (await api('GET', '/sharing/agreements', { token })).body.agreements
-    .find((a: any) => a.ownerAgency === owner && a.grantee === grantee && a.recordKind === kind);
-  if ((current?.level ?? 'none') === level) return;
-  const response = await api('PUT', `/sharing/agreements/${grantee}/${kind}`, {
-    token, body: { level }, headers: { 'content-type': 'application/json', 'if-match': `"${current?.version ?? 0}"` },
-  });
-  expect(response.status, response.text).to.equal(200);
-}
 
 describe('tile encoders: ST_AsMVT and SQL + vt-pbf give the same tiles', () => {
   const ids = new Set<string>();

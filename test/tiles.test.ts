@@ -14,7 +14,7 @@ import { expect } from 'chai';
 import { VectorTile } from '@mapbox/vector-tile';
 // pbf 5.1 has no default export: the reader is PbfReader.
 import { PbfReader } from 'pbf';
-import { api, freshRef, getHarness, hazardousAreaFeature, tokenFor } from './harness';
+import { api, freshRef, getHarness, hazardousAreaFeature, tokenFor, share } from './harness';
 
 const run = promisify(execFile);
 
@@ -164,17 +164,6 @@ async function tileFeatures(layers: string | readonly string[], address: TileAdd
   return decode(response.body, address);
 }
 
-async function share(owner: string, grantee: string, kind: string, level: string) {
-  const token = tokenFor(owner, 'editor');
-  const current = (await api('GET', '/sharing/agreements', { token })).body.agreements
-    .find((a: any) => a.ownerAgency === owner && a.grantee === grantee && a.recordKind === kind);
-  if ((current?.level ?? 'none') === level) return current;
-  const response = await api('PUT', `/sharing/agreements/${grantee}/${kind}`, {
-    token, body: { level }, headers: { ...JSON_BODY, 'if-match': `"${current?.version ?? 0}"` },
-  });
-  expect(response.status, response.text).to.equal(200);
-  return response.body;
-}
 const shareAll = async (owner: string, grantee: string, level: string) => {
   for (const kind of LAYERS) await share(owner, grantee, kind, level);
 };
