@@ -103,6 +103,17 @@ export function openApiDocument(serverUrl: string) {
   paths['/statistics/hazardous-areas'] = {
     get: { summary: 'Counts and remaining m² by owner, classification and status — of what the viewer may see (no token: what owners published)', tags: ['Sharing'], responses: { 200: { description: 'Figures' } } },
   };
+  const layersParam = { name: 'layers', in: 'path', required: true, description: 'comma-separated: hazardous-areas, land-releases, minefield-records, testimonies', schema: { type: 'string' } };
+  paths['/tiles/{layers}/{z}/{x}/{y}.mvt'] = {
+    get: {
+      summary: 'Mapbox Vector Tile of what the viewer may see (204 when empty; ETag, gzip, HEAD)', tags: ['Tiles'], security: [{ bearer: [] }],
+      parameters: [layersParam, ...['z', 'x', 'y'].map((name) => ({ name, in: 'path', required: true, schema: { type: 'integer', minimum: 0 } }))],
+      responses: { 200: { description: 'MVT', content: { 'application/vnd.mapbox-vector-tile': {} } }, 204: { description: 'Nothing to draw' }, 304: { description: 'Unchanged' }, 400: problem, 401: problem, 404: problem },
+    },
+  };
+  paths['/tiles/{layers}.json'] = { get: { summary: 'TileJSON 3.0.0', tags: ['Tiles'], parameters: [layersParam], responses: { 200: { description: 'TileJSON' }, 404: problem } } };
+  paths['/tiles/{layers}/metadata.json'] = { get: { summary: 'tippecanoe-style metadata (field types, for GDAL)', tags: ['Tiles'], parameters: [layersParam], responses: { 200: { description: 'metadata' }, 404: problem } } };
+  paths['/styles/default.json'] = { get: { summary: 'MapLibre style for the tiles', tags: ['Tiles'], responses: { 200: { description: 'style' } } } };
   paths['/feed'] = {
     get: {
       summary: 'Changes the viewer may see, in commit order, after a cursor', tags: ['Feeds'], security: [{ bearer: [] }],
