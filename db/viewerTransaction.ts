@@ -10,16 +10,21 @@ export type TransactionMode = 'read' | 'write';
 
 export async function withViewer<T>(
   db: Knex, viewer: Viewer | undefined, work: (trx: Knex.Transaction) => Promise<T>, mode: TransactionMode = 'read',
-  options: { snapshot?: boolean } = {},
+  options: { snapshot?: boolean; settings?: Record<string, string> } = {},
 ): Promise<T> {
   // A snapshot (several statements that must agree) reads in one REPEATABLE READ snapshot.
   const config = options.snapshot ? { isolationLevel: 'repeatable read' as const, readOnly: true } : undefined;
+  const settings: [string, string][] = [
+    ['app.agency', viewer?.agency ?? ''],
+    ['app.role', viewer?.role ?? 'public'],
+    ['app.subject', viewer?.subject ?? ''],
+    // set_config('role') is SET LOCAL ROLE: one round trip for identity, role and any extra setting.
+    ['role', mode === 'read' ? 'minefield_reader' : 'minefield_writer'],
+    ...Object.entries(options.settings ?? {}),
+  ];
+  const statement = 'SELECT ' + settings.map(() => 'set_config(?, ?, true)').join(', ');
   return db.transaction(async (trx) => {
-    await trx.raw(
-      "SELECT set_config('app.agency', ?, true), set_config('app.role', ?, true), set_config('app.subject', ?, true)",
-      [viewer?.agency ?? '', viewer?.role ?? 'public', viewer?.subject ?? ''],
-    );
-    await trx.raw(mode === 'read' ? 'SET LOCAL ROLE minefield_reader' : 'SET LOCAL ROLE minefield_writer');
+    await trx.raw(statement, settings.flat());
     return work(trx);
   }, config);
 }
