@@ -141,7 +141,10 @@ const views: Record<(typeof KINDS)[number], string> = {
   hazardous_area: `
     CREATE VIEW visible_hazardous_area AS
     SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
-      r.retired_at, r.retired_by, r.retired_reason,
+      -- Who retired a record, and why, are shared from full up like every other detail.
+      r.retired_at,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_by END AS retired_by,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_reason END AS retired_reason,
       r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.original_geom END AS geom,
       CASE WHEN a.level = 'footprint' THEN (CASE WHEN r.remaining_geom IS NULL THEN NULL ELSE r.footprint_geom END)
@@ -168,7 +171,10 @@ const views: Record<(typeof KINDS)[number], string> = {
   land_release: `
     CREATE VIEW visible_land_release AS
     SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
-      r.retired_at, r.retired_by, r.retired_reason,
+      -- Who retired a record, and why, are shared from full up like every other detail.
+      r.retired_at,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_by END AS retired_by,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_reason END AS retired_reason,
       r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.geom END AS geom,
       r.method,
@@ -186,7 +192,10 @@ const views: Record<(typeof KINDS)[number], string> = {
   minefield_record: `
     CREATE VIEW visible_minefield_record AS
     SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
-      r.retired_at, r.retired_by, r.retired_reason,
+      -- Who retired a record, and why, are shared from full up like every other detail.
+      r.retired_at,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_by END AS retired_by,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_reason END AS retired_reason,
       r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.perimeter_geom END AS geom,
       CASE WHEN a.level <> 'footprint' THEN r.laid_from END AS laid_from,
@@ -206,7 +215,10 @@ const views: Record<(typeof KINDS)[number], string> = {
   testimony: `
     CREATE VIEW visible_testimony AS
     SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
-      r.retired_at, r.retired_by, r.retired_reason,
+      -- Who retired a record, and why, are shared from full up like every other detail.
+      r.retired_at,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_by END AS retired_by,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_reason END AS retired_reason,
       r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.described_geom END AS geom,
       CASE WHEN a.level <> 'footprint' THEN r.interview_date END AS interview_date,
