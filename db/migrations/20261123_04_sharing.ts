@@ -136,16 +136,19 @@ const projections: Record<(typeof KINDS)[number], string> = {
     $$`,
 };
 
+// Columns every access view starts with. Who retired a record, and why, are shared from full
+// up like every other detail; search_geom (the footprint, covering every level's geometry)
+// carries the GiST index for bbox queries; the cell range serves overview tiles.
+const VIEW_HEADER = `r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at, r.retired_at,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_by END AS retired_by,
+      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_reason END AS retired_reason,
+      r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1`;
+
 // The views: one page of SQL per record kind.
 const views: Record<(typeof KINDS)[number], string> = {
   hazardous_area: `
     CREATE VIEW visible_hazardous_area AS
-    SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
-      -- Who retired a record, and why, are shared from full up like every other detail.
-      r.retired_at,
-      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_by END AS retired_by,
-      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_reason END AS retired_reason,
-      r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
+    SELECT ${VIEW_HEADER},
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.original_geom END AS geom,
       CASE WHEN a.level = 'footprint' THEN (CASE WHEN r.remaining_geom IS NULL THEN NULL ELSE r.footprint_geom END)
            ELSE r.remaining_geom END AS remaining_geom,
@@ -170,12 +173,7 @@ const views: Record<(typeof KINDS)[number], string> = {
 
   land_release: `
     CREATE VIEW visible_land_release AS
-    SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
-      -- Who retired a record, and why, are shared from full up like every other detail.
-      r.retired_at,
-      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_by END AS retired_by,
-      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_reason END AS retired_reason,
-      r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
+    SELECT ${VIEW_HEADER},
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.geom END AS geom,
       r.method,
       CASE WHEN a.level <> 'footprint' THEN r.activity END AS activity,
@@ -191,12 +189,7 @@ const views: Record<(typeof KINDS)[number], string> = {
 
   minefield_record: `
     CREATE VIEW visible_minefield_record AS
-    SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
-      -- Who retired a record, and why, are shared from full up like every other detail.
-      r.retired_at,
-      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_by END AS retired_by,
-      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_reason END AS retired_reason,
-      r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
+    SELECT ${VIEW_HEADER},
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.perimeter_geom END AS geom,
       CASE WHEN a.level <> 'footprint' THEN r.laid_from END AS laid_from,
       CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
@@ -214,12 +207,7 @@ const views: Record<(typeof KINDS)[number], string> = {
   // The informant's identity is not in this view at any level: only the pseudonymous code, at full.
   testimony: `
     CREATE VIEW visible_testimony AS
-    SELECT r.id, r.owner_agency, a.level AS access_level, r.version, r.created_at,
-      -- Who retired a record, and why, are shared from full up like every other detail.
-      r.retired_at,
-      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_by END AS retired_by,
-      CASE WHEN access_at_least(a.level, 'full') THEN r.retired_reason END AS retired_reason,
-      r.footprint_geom AS search_geom, r.cell_x0, r.cell_x1, r.cell_y0, r.cell_y1,
+    SELECT ${VIEW_HEADER},
       CASE WHEN a.level = 'footprint' THEN r.footprint_geom ELSE r.described_geom END AS geom,
       CASE WHEN a.level <> 'footprint' THEN r.interview_date END AS interview_date,
       CASE WHEN a.level <> 'footprint' THEN r.local_ref END AS local_ref,
