@@ -3,7 +3,8 @@
 // 2. that no hazard vanishes at any zoom (tiny, thin and huge areas, zooms 0–22);
 // 3. the tile cache: ETag / 304, invalidation by writes and agreement changes, HTTP details;
 // 4. GDAL's MVT driver reads a tile with the field types of metadata.json;
-// 5. TileJSON and the tippecanoe-style metadata.json.
+// 5. TileJSON and the tippecanoe-style metadata.json;
+// 6. the overview cells: what each viewer reads of them is what the records it sees cover.
 //
 // Every record here lies in lon 44.3–44.95, lat 38.6–39.0, where no other suite draws.
 import { execFile } from 'node:child_process';
@@ -14,6 +15,8 @@ import { expect } from 'chai';
 import { VectorTile } from '@mapbox/vector-tile';
 // pbf 5.1 has no default export: the reader is PbfReader.
 import { PbfReader } from 'pbf';
+import { withViewer } from '../db/viewerTransaction';
+import type { Viewer } from '../server/auth/viewer';
 import { api, freshRef, getHarness, hazardousAreaFeature, tokenFor, share } from './harness';
 
 const run = promisify(execFile);
@@ -882,6 +885,54 @@ describe('vector tiles', () => {
       expect(layers.map((l: any) => l.id)).to.deep.equal(['hazardous-areas', 'land-releases']);
       expect(layers[0].fields).to.include({ classification: 'String', remainingAreaM2: 'Number', generalised: 'Boolean', collapsed: 'Boolean', overview: 'Boolean' });
       expect(layers[1].fields).to.include({ method: 'String', releaseDate: 'String', areaM2: 'Number' });
+    });
+  });
+  // -------------------------------------------------------------------------------------------
+  describe('overview cells', () => {
+    // Last in this suite, so that the records above have been created, revised, released from,
+    // restricted, retired and shared at every level by now.
+    const KINDS: [string, string, string][] = [
+      ['hazardous_area', 'v.classification', 'AND v.remaining_geom IS NOT NULL'],
+      ['land_release', 'v.method', ''],
+      ['minefield_record', "''", ''],
+      ['testimony', "''", ''],
+    ];
+    const viewers: Viewer[] = [
+      { agency: 'GEO', role: 'viewer', subject: 'test' },
+      { agency: 'ANAMA', role: 'viewer', subject: 'test' },
+      { agency: 'CHDE', role: 'viewer', subject: 'test' },
+      { agency: 'LIAISON', role: 'facilitator', subject: 'test' },
+    ];
+
+    it('each viewer reads exactly the cells (levels 0–8, owner, category) that the records it sees through visible_* cover', async () => {
+      const { db } = getHarness();
+      let compared = 0;
+      for (const viewer of viewers) {
+        for (const [kind, category, drawn] of KINDS) {
+          const [expected, actual] = await withViewer(db, viewer, async (trx) => {
+            const fromRecords = await trx.raw(`
+              SELECT DISTINCT z || '/' || cx || '/' || cy || '/' || v.owner_agency || '/' || ${category} AS cell
+              FROM visible_${kind} AS v
+              CROSS JOIN generate_series(0, 8) AS z
+              CROSS JOIN LATERAL generate_series(v.cell_x0 >> (9 - z), v.cell_x1 >> (9 - z)) AS cx
+              CROSS JOIN LATERAL generate_series(v.cell_y0 >> (9 - z), v.cell_y1 >> (9 - z)) AS cy
+              WHERE v.retired_at IS NULL ${drawn}`);
+            const fromCells = await trx.raw(`
+              SELECT z || '/' || cx || '/' || cy || '/' || owner_agency || '/' || category AS cell
+              FROM visible_tile_overview_cell WHERE record_kind = ?`, [kind]);
+            return [fromRecords.rows.map((r: { cell: string }) => r.cell).sort(), fromCells.rows.map((r: { cell: string }) => r.cell).sort()];
+          });
+          expect(actual, `${viewer.agency} ${viewer.role}: ${kind}`).to.deep.equal(expected);
+          compared += expected.length;
+        }
+      }
+      expect(compared, 'cells compared').to.be.above(100);
+    });
+
+    it('readers reach the cells only through the access view', async () => {
+      const { db } = getHarness();
+      const error = await withViewer(db, viewers[0], (trx) => trx.raw('SELECT count(*) FROM tile_overview_cell')).then(() => undefined, (e: Error) => e);
+      expect(error?.message).to.match(/permission denied/);
     });
   });
 });

@@ -2,7 +2,7 @@
 // the SQL-plus-JavaScript one (tiles/jsEncoder.ts), e.g. on the embedded PGlite PostGIS.
 import type { Knex } from 'knex';
 import { TILE_LAYER_BY_ID } from './layers';
-import { encodeLayers, JsTileSql, jsTileSql, TileSpaceRow } from './jsEncoder';
+import { encodeLayers, jsTileSql, TileSpaceRow } from './jsEncoder';
 import { EXACT_FROM_ZOOM, PreparedLayerSql, prepareLayerSql } from './tileSql';
 
 export type TileEncoder = 'postgis' | 'javascript';
@@ -27,9 +27,9 @@ export async function detectEncoder(db: Knex): Promise<TileEncoder> {
 }
 
 const postgisSql = new Map<string, PreparedLayerSql>();
-const javascriptSql = new Map<string, JsTileSql>();
+const javascriptSql = new Map<string, PreparedLayerSql>();
 
-function sqlFor<T>(cache: Map<string, T>, id: string, prepare: (layer: NonNullable<ReturnType<typeof TILE_LAYER_BY_ID.get>>) => T): T {
+function sqlFor(cache: Map<string, PreparedLayerSql>, id: string, prepare: (layer: NonNullable<ReturnType<typeof TILE_LAYER_BY_ID.get>>) => PreparedLayerSql): PreparedLayerSql {
   let sql = cache.get(id);
   if (!sql) {
     const layer = TILE_LAYER_BY_ID.get(id);
@@ -40,6 +40,12 @@ function sqlFor<T>(cache: Map<string, T>, id: string, prepare: (layer: NonNullab
   return sql;
 }
 
+/** A layer's statement for an encoder and mode; it binds z, x, y as knex's `?`. */
+export function statementFor(encoder: TileEncoder, id: string, mode: 'exact' | 'overview'): string {
+  const sql = encoder === 'postgis' ? sqlFor(postgisSql, id, prepareLayerSql) : sqlFor(javascriptSql, id, jsTileSql);
+  return sql[mode];
+}
+
 /**
  * One tile of the given layers, in the caller's transaction (which sets the viewer), with the
  * given encoder. Both give the same features; ST_AsMVT's layers are concatenated as renderTile
@@ -48,12 +54,11 @@ function sqlFor<T>(cache: Map<string, T>, id: string, prepare: (layer: NonNullab
 export async function renderTileWith(
   encoder: TileEncoder, trx: Knex | Knex.Transaction, layerIds: readonly string[], z: number, x: number, y: number,
 ): Promise<Buffer> {
-  const exact = z >= EXACT_FROM_ZOOM;
+  const mode = z >= EXACT_FROM_ZOOM ? 'exact' : 'overview';
   if (encoder === 'postgis') {
     const parts: Buffer[] = [];
     for (const id of layerIds) {
-      const sql = sqlFor(postgisSql, id, prepareLayerSql);
-      const result = await trx.raw(exact ? sql.exact : sql.overview, [z, x, y]);
+      const result = await trx.raw(statementFor(encoder, id, mode), [z, x, y]);
       const tile: Buffer | null = result.rows[0]?.tile ?? null;
       if (tile && tile.length > 0) parts.push(tile);
     }
@@ -61,8 +66,7 @@ export async function renderTileWith(
   }
   const layers: { name: string; features: TileSpaceRow[] }[] = [];
   for (const id of layerIds) {
-    const sql = sqlFor(javascriptSql, id, jsTileSql);
-    const result = await trx.raw(exact ? sql.exact : sql.overview, [z, x, y]);
+    const result = await trx.raw(statementFor(encoder, id, mode), [z, x, y]);
     layers.push({ name: id, features: result.rows });
   }
   return encodeLayers(layers);

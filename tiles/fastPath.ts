@@ -36,8 +36,9 @@ export function cachedTileHandler(tiles: TileService, tokens: VerifiedTokenCache
     } else if (tile.body.length === 0) {
       res.writeHead(204).end();
     } else {
-      const gzip = tile.gzip !== undefined && GZIP.test(req.headers['accept-encoding'] ?? '');
-      const body = gzip ? tile.gzip! : tile.body;
+      const compressed = GZIP.test(req.headers['accept-encoding'] ?? '') ? tiles.gzipOf(viewer, layers, z, x, y, tile) : undefined;
+      const gzip = compressed !== undefined;
+      const body = compressed ?? tile.body;
       res.setHeader('Content-Type', 'application/vnd.mapbox-vector-tile');
       res.setHeader('Content-Length', body.length);
       if (gzip) res.setHeader('Content-Encoding', 'gzip');

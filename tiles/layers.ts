@@ -16,7 +16,13 @@ export interface TileLayer {
   geometryColumn: string;
   /** Attributes at exact zooms: SQL expression over the view (alias v) → MVT field name. */
   attributes: { sql: string; name: string; type: FieldType; description: string }[];
-  /** Attributes kept at overview zooms, where neighbouring features merge into grid cells. */
+  /** The record kind: the overview cells' `record_kind` (db/migrations/*_tile_overview.ts). */
+  kind: 'hazardous_area' | 'land_release' | 'minefield_record' | 'testimony';
+  /**
+   * Attributes kept at overview zooms, where neighbouring features merge into grid cells: SQL
+   * over visible_tile_overview_cell (alias v), whose `category` is the kind's class (the
+   * migration's CATEGORY) → MVT field name.
+   */
   overviewAttributes: { sql: string; name: string; type: FieldType }[];
 }
 
@@ -31,6 +37,7 @@ export const TILE_LAYERS: TileLayer[] = [
   {
     id: 'hazardous-areas',
     title: 'Hazardous areas (remaining)',
+    kind: 'hazardous_area',
     view: 'visible_hazardous_area',
     geometryColumn: 'remaining_geom',
     attributes: [
@@ -42,12 +49,13 @@ export const TILE_LAYERS: TileLayer[] = [
     ],
     overviewAttributes: [
       { sql: 'v.owner_agency', name: 'ownerAgency', type: 'String' },
-      { sql: 'v.classification', name: 'classification', type: 'String' },
+      { sql: 'v.category', name: 'classification', type: 'String' },
     ],
   },
   {
     id: 'land-releases',
     title: 'Land release',
+    kind: 'land_release',
     view: 'visible_land_release',
     geometryColumn: 'geom',
     attributes: [
@@ -58,12 +66,13 @@ export const TILE_LAYERS: TileLayer[] = [
     ],
     overviewAttributes: [
       { sql: 'v.owner_agency', name: 'ownerAgency', type: 'String' },
-      { sql: 'v.method', name: 'method', type: 'String' },
+      { sql: 'v.category', name: 'method', type: 'String' },
     ],
   },
   {
     id: 'minefield-records',
     title: 'Minefield record perimeters',
+    kind: 'minefield_record',
     view: 'visible_minefield_record',
     geometryColumn: 'geom',
     attributes: [
@@ -75,6 +84,7 @@ export const TILE_LAYERS: TileLayer[] = [
   {
     id: 'testimonies',
     title: 'Places described in testimony',
+    kind: 'testimony',
     view: 'visible_testimony',
     geometryColumn: 'geom',
     attributes: [

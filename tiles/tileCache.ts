@@ -62,13 +62,29 @@ export class TileCache {
     return entry;
   }
 
-  set(key: string, scope: string, z: number, x: number, y: number, tile: CachedTile, renderedAtGeneration: number): void {
-    if (renderedAtGeneration !== this.generation) return;
+  /** Stores a rendered tile; false when it is not stored (an invalidation since, or too big). */
+  set(key: string, scope: string, z: number, x: number, y: number, tile: CachedTile, renderedAtGeneration: number): boolean {
+    if (renderedAtGeneration !== this.generation) return false;
     const bytes = tile.body.length + (tile.gzip?.length ?? 0) + key.length + 64;
-    if (bytes > this.maxBytes) return;
+    if (bytes > this.maxBytes) return false;
     this.remove(key);
     this.entries.set(key, { ...tile, scope, z, x, y, bytes });
     this.bytes += bytes;
+    this.evict();
+    return true;
+  }
+
+  /** Adds the compressed copy of a cached tile, if that very tile (by ETag) is still cached. */
+  attachGzip(key: string, etag: string, gzip: Buffer): void {
+    const entry = this.entries.get(key);
+    if (!entry || entry.etag !== etag || entry.gzip) return;
+    entry.gzip = gzip;
+    entry.bytes += gzip.length;
+    this.bytes += gzip.length;
+    this.evict();
+  }
+
+  private evict(): void {
     for (const [oldest] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
       this.remove(oldest);

@@ -6,11 +6,6 @@ export const EXTENT = 4096;
 export const BUFFER = 64;
 /** From this zoom on, features are drawn exactly; below it they merge into grid cells. */
 export const EXACT_FROM_ZOOM = 10;
-/** Overview cell size in tile units: 32 of 4096, i.e. 8 px on a 1024 px retina tile. */
-export const OVERVIEW_CELL = 32;
-
-/** Zoom whose cells the records store (cell_x0 … cell_y1, see the sharing migration). */
-const CELL_ZOOM = 9;
 
 const TILE = `
   tile AS (
@@ -44,38 +39,45 @@ WHERE q.geom IS NOT NULL`;
 }
 
 /**
- * Overview zooms: each visible feature marks the cells its bounding box covers, and the cells
- * of one owner and class merge. Each record stores its cell range at zoom 9, so a coarser zoom's
- * cells are that range shifted right: no shape is transformed, clipped or measured. Covering by
- * construction; at most 128² cells per group and tile.
+ * Overview zooms: the cells of visible_tile_overview_cell, kept by the tile overview migration
+ * (per level 0–8, the cells — 1/128 of a tile of that zoom — that the records' bounding boxes
+ * cover, one row per owner and category, admitted through viewer_access like the visible_*
+ * views). A tile of zoom z ≥ 1 reads level z − 1: cells of 64 tile units, 64 to a side; zoom 0
+ * reads level 0 (32 units, 128 to a side). So a tile reads at most (side + 2)² cells per group
+ * instead of every record under it. Cells of one owner and category merge into rectangles:
+ * runs along each row, then equal runs of consecutive rows. Covering by construction; no shape
+ * is transformed, clipped or measured. One cell of buffer around the tile, as features reach
+ * into the tile buffer.
  */
 export function overviewTileSql(layer: TileLayer): string {
   const groups = layer.overviewAttributes.map((a) => `${a.sql} AS "${a.name}"`).join(', ');
   const groupNames = layer.overviewAttributes.map((a) => `"${a.name}"`).join(', ');
-  const cells = EXTENT / OVERVIEW_CELL;
-  // A closed hazardous area has no remaining polygon: nothing to draw.
-  const drawn = layer.geometryColumn === 'remaining_geom' ? 'AND v.remaining_geom IS NOT NULL' : '';
   return `
-WITH ${TILE},
-covered AS (
-  SELECT ${groups},
-    (v.cell_x0 >> (${CELL_ZOOM} - t.z)) - t.x * ${cells} AS cx0,
-    (v.cell_x1 >> (${CELL_ZOOM} - t.z)) - t.x * ${cells} AS cx1,
-    (v.cell_y0 >> (${CELL_ZOOM} - t.z)) - t.y * ${cells} AS cy0,
-    (v.cell_y1 >> (${CELL_ZOOM} - t.z)) - t.y * ${cells} AS cy1
-  FROM ${layer.view} AS v CROSS JOIN tile AS t
-  WHERE v.search_geom && t.env4326 AND v.retired_at IS NULL ${drawn}
+WITH tile AS (
+  SELECT p.z, p.x, p.y, greatest(p.z - 1, 0) AS level, CASE WHEN p.z = 0 THEN 128 ELSE 64 END AS side
+  FROM (SELECT ?::integer AS z, ?::integer AS x, ?::integer AS y) AS p
 ),
 cells AS (
-  SELECT DISTINCT ${groupNames}, cx, cy
-  FROM covered,
-    generate_series(greatest(cx0, -1), least(cx1, ${cells})) AS cx,
-    generate_series(greatest(cy0, -1), least(cy1, ${cells})) AS cy
+  SELECT ${groups}, v.cx - t.x * t.side AS cx, v.cy - t.y * t.side AS cy, ${EXTENT} / t.side AS size
+  FROM visible_tile_overview_cell AS v CROSS JOIN tile AS t
+  WHERE v.record_kind = '${layer.kind}' AND v.z = t.level
+    AND v.cx BETWEEN t.x * t.side - 1 AND t.x * t.side + t.side
+    AND v.cy BETWEEN t.y * t.side - 1 AND t.y * t.side + t.side
+),
+runs AS (
+  SELECT ${groupNames}, size, cy, min(cx) AS cx0, max(cx) AS cx1
+  FROM (SELECT *, cx - row_number() OVER (PARTITION BY ${groupNames}, cy ORDER BY cx) AS run FROM cells) AS c
+  GROUP BY ${groupNames}, size, cy, run
+),
+rectangles AS (
+  SELECT ${groupNames}, size, cx0, cx1, min(cy) AS cy0, max(cy) AS cy1
+  FROM (SELECT *, cy - row_number() OVER (PARTITION BY ${groupNames}, cx0, cx1 ORDER BY cy) AS stack FROM runs) AS r
+  GROUP BY ${groupNames}, size, cx0, cx1, stack
 )
 SELECT ST_AsMVT(q, '${layer.id}', ${EXTENT}, 'geom') AS tile FROM (
   SELECT ${groupNames}, true AS generalised, true AS overview,
-    ST_ForcePolygonCCW(ST_MakeEnvelope(cx * ${OVERVIEW_CELL}, cy * ${OVERVIEW_CELL}, (cx + 1) * ${OVERVIEW_CELL}, (cy + 1) * ${OVERVIEW_CELL})) AS geom
-  FROM cells
+    ST_ForcePolygonCCW(ST_MakeEnvelope(cx0 * size, cy0 * size, (cx1 + 1) * size, (cy1 + 1) * size)) AS geom
+  FROM rectangles
 ) AS q`;
 }
 

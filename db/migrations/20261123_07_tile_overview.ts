@@ -1,0 +1,170 @@
+import type { Knex } from 'knex';
+
+// Overview tiles (zooms 0–9) from precomputed cells instead of every record in the tile. A tile
+// of zoom z ≥ 1 draws level z − 1 (64 cells to a side, 64 of 4096 tile units each); zoom 0 draws
+// level 0 (128 to a side).
+//
+// - tile_overview_cell: for every level z of 0–8, the grid cells (1/128 of a tile of zoom z) that
+//   the records' cell ranges (cell_x0 … cell_y1, zoom 9 × 128, the sharing migration) cover, per what an
+//   overview feature shows and what decides who sees it: record kind, owner agency, category
+//   (classification of a hazardous area, method of a land release), with how many records mark
+//   the cell and how many of them are not restricted (a count is of (record, zoom 9 cell)
+//   pairs: zero exactly when no such record is left). Only records an overview draws count:
+//   not retired, and for a hazardous area one with a remaining polygon (a closed one has none).
+// - Kept exact in the writing transaction by statement-level triggers with transition tables:
+//   one INSERT … SELECT … ON CONFLICT per statement, set-based, so a bulk import stays one
+//   statement (no per-row trigger). An update counts only the rows whose cells or keys changed.
+// - visible_tile_overview_cell: the readers' only way in. It joins viewer_access — the level
+//   of the current viewer per (owner agency, kind), defined once in the sharing migration —
+//   and admits a cell on the same condition as the visible_* views admit a record: a level
+//   above none, and for anyone but the owner a record there that is not restricted. The counts
+//   are not exposed.
+
+const KINDS = ['hazardous_area', 'land_release', 'minefield_record', 'testimony'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** The overview attribute besides the owner, per kind ('' where the layer has none). */
+const CATEGORY: Record<Kind, string> = {
+  hazardous_area: 'r.classification',
+  land_release: 'r.method',
+  minefield_record: "''",
+  testimony: "''",
+};
+/** Whether an overview draws the record. */
+const DRAWN: Record<Kind, string> = {
+  hazardous_area: 'r.retired_at IS NULL AND r.remaining_geom IS NOT NULL',
+  land_release: 'r.retired_at IS NULL',
+  minefield_record: 'r.retired_at IS NULL',
+  testimony: 'r.retired_at IS NULL',
+};
+
+/** Zoom of the stored cell ranges (cell_x0 … cell_y1: 128 cells per tile of this zoom). */
+const CELL_ZOOM = 9;
+/** Levels kept: 0 … 8. A tile of zoom z ≥ 1 draws level z − 1's cells, 64 to its side. */
+const TOP_LEVEL = 8;
+
+// The (key, ±1) rows of a set of records → counted cells of every level, added in. Counted at
+// zoom 9 first (records × their cells), then each level's cell sums the zoom 9 cells under it: a count is of (record, zoom 9 cell) pairs, zero exactly when no record is
+// left there, and cheaper to build than expanding every record at every zoom. Ordered by the
+// key so that two writers lock shared cells in the same order (no deadlock).
+const applyDelta = (kind: Kind, delta: string) => `
+    INSERT INTO tile_overview_cell AS c (record_kind, z, cx, cy, owner_agency, category, records, unrestricted)
+    SELECT '${kind}', z, f.cx >> (${CELL_ZOOM} - z), f.cy >> (${CELL_ZOOM} - z), f.owner_agency, f.category,
+      sum(f.n)::integer, sum(f.unrestricted)::integer
+    FROM (
+      SELECT cx, cy, d.owner_agency, d.category, sum(d.n) AS n, coalesce(sum(d.n) FILTER (WHERE NOT d.restricted), 0) AS unrestricted
+      FROM (${delta}) AS d
+      CROSS JOIN LATERAL generate_series(d.cell_x0, d.cell_x1) AS cx
+      CROSS JOIN LATERAL generate_series(d.cell_y0, d.cell_y1) AS cy
+      GROUP BY cx, cy, d.owner_agency, d.category
+    ) AS f
+    CROSS JOIN generate_series(0, ${TOP_LEVEL}) AS z
+    GROUP BY 2, 3, 4, 5, 6
+    HAVING sum(f.n) <> 0 OR sum(f.unrestricted) <> 0
+    ORDER BY 2, 3, 4, 5, 6
+    ON CONFLICT (record_kind, z, cx, cy, owner_agency, category)
+      DO UPDATE SET records = c.records + excluded.records, unrestricted = c.unrestricted + excluded.unrestricted`;
+
+const keyOf = (kind: Kind, alias: string) =>
+  `${alias}.owner_agency, ${CATEGORY[kind].replace(/\br\./g, `${alias}.`)} AS category, ${alias}.restricted, ${alias}.cell_x0, ${alias}.cell_x1, ${alias}.cell_y0, ${alias}.cell_y1`;
+const drawnOf = (kind: Kind, alias: string) => DRAWN[kind].replace(/\br\./g, `${alias}.`);
+const rowOf = (kind: Kind, alias: string) =>
+  `(${alias}.owner_agency, ${CATEGORY[kind].replace(/\br\./g, `${alias}.`)}, ${alias}.restricted, ${alias}.cell_x0, ${alias}.cell_x1, ${alias}.cell_y0, ${alias}.cell_y1, ${drawnOf(kind, alias)})`;
+
+const DROP_EMPTY = `DELETE FROM tile_overview_cell WHERE records <= 0 AND record_kind = TG_ARGV[0]`;
+
+const triggerFunctions = (kind: Kind) => `
+  CREATE FUNCTION tile_overview_${kind}_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    ${applyDelta(kind, `SELECT ${keyOf(kind, 'r')}, 1 AS n FROM inserted AS r WHERE ${drawnOf(kind, 'r')}`)};
+    RETURN NULL;
+  END $$;
+
+  CREATE FUNCTION tile_overview_${kind}_update() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    ${applyDelta(kind, `
+      SELECT ${keyOf(kind, 'o')}, -1 AS n FROM previous AS o JOIN updated AS u ON u.id = o.id
+      WHERE ${drawnOf(kind, 'o')} AND ${rowOf(kind, 'o')} IS DISTINCT FROM ${rowOf(kind, 'u')}
+      UNION ALL
+      SELECT ${keyOf(kind, 'u')}, 1 AS n FROM previous AS o JOIN updated AS u ON u.id = o.id
+      WHERE ${drawnOf(kind, 'u')} AND ${rowOf(kind, 'o')} IS DISTINCT FROM ${rowOf(kind, 'u')}`)};
+    ${DROP_EMPTY};
+    RETURN NULL;
+  END $$;
+
+  CREATE FUNCTION tile_overview_${kind}_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    ${applyDelta(kind, `SELECT ${keyOf(kind, 'r')}, -1 AS n FROM removed AS r WHERE ${drawnOf(kind, 'r')}`)};
+    ${DROP_EMPTY};
+    RETURN NULL;
+  END $$;
+
+  CREATE TRIGGER ${kind}_tile_overview_insert AFTER INSERT ON ${kind} REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION tile_overview_${kind}_insert('${kind}');
+  CREATE TRIGGER ${kind}_tile_overview_update AFTER UPDATE ON ${kind} REFERENCING OLD TABLE AS previous NEW TABLE AS updated
+    FOR EACH STATEMENT EXECUTE FUNCTION tile_overview_${kind}_update('${kind}');
+  CREATE TRIGGER ${kind}_tile_overview_delete AFTER DELETE ON ${kind} REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION tile_overview_${kind}_delete('${kind}');
+  CREATE TRIGGER ${kind}_tile_overview_truncate AFTER TRUNCATE ON ${kind}
+    FOR EACH STATEMENT EXECUTE FUNCTION tile_overview_truncate('${kind}');
+`;
+
+export async function up(knex: Knex): Promise<void> {
+  await knex.raw(`
+    CREATE TABLE tile_overview_cell (
+      record_kind  text NOT NULL,
+      z            smallint NOT NULL,
+      cx           integer NOT NULL,
+      cy           integer NOT NULL,
+      -- Byte order ("C"): the tiles sort and group cells by these; no language order is needed.
+      owner_agency text COLLATE "C" NOT NULL,
+      category     text COLLATE "C" NOT NULL,
+      records      integer NOT NULL,
+      -- of which not restricted: the cell's visibility to agencies other than the owner
+      unrestricted integer NOT NULL,
+      PRIMARY KEY (record_kind, z, cx, cy, owner_agency, category)
+    );
+    -- Cells whose last record left, found at once by the trigger that empties them.
+    CREATE INDEX tile_overview_cell_empty ON tile_overview_cell (record_kind) WHERE records <= 0;
+
+    CREATE FUNCTION tile_overview_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      DELETE FROM tile_overview_cell WHERE record_kind = TG_ARGV[0];
+      RETURN NULL;
+    END $$;
+
+    -- The viewer's levels first (a dozen rows, once per query), then the cells under them.
+    CREATE VIEW visible_tile_overview_cell AS
+    WITH a AS MATERIALIZED (SELECT owner_agency, record_kind, level FROM viewer_access)
+    SELECT c.record_kind, c.z, c.cx, c.cy, c.owner_agency, c.category
+    FROM tile_overview_cell AS c
+    JOIN a ON a.owner_agency = c.owner_agency AND a.record_kind = c.record_kind
+    WHERE a.level <> 'none' AND (a.level = 'owner' OR c.unrestricted > 0);
+
+    GRANT SELECT ON visible_tile_overview_cell TO minefield_reader;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON tile_overview_cell TO minefield_writer;
+  `);
+  for (const kind of KINDS) {
+    await knex.raw(triggerFunctions(kind));
+    // Records already there (none on a fresh database).
+    await knex.raw(applyDelta(kind, `SELECT ${keyOf(kind, 'r')}, 1 AS n FROM ${kind} AS r WHERE ${drawnOf(kind, 'r')}`));
+  }
+  await knex.raw('ANALYZE tile_overview_cell');
+}
+
+export async function down(knex: Knex): Promise<void> {
+  for (const kind of KINDS) {
+    await knex.raw(`
+      DROP TRIGGER IF EXISTS ${kind}_tile_overview_insert ON ${kind};
+      DROP TRIGGER IF EXISTS ${kind}_tile_overview_update ON ${kind};
+      DROP TRIGGER IF EXISTS ${kind}_tile_overview_delete ON ${kind};
+      DROP TRIGGER IF EXISTS ${kind}_tile_overview_truncate ON ${kind};
+      DROP FUNCTION IF EXISTS tile_overview_${kind}_insert(), tile_overview_${kind}_update(), tile_overview_${kind}_delete();
+    `);
+  }
+  await knex.raw(`
+    DROP VIEW IF EXISTS visible_tile_overview_cell;
+    DROP TABLE IF EXISTS tile_overview_cell;
+    DROP FUNCTION IF EXISTS tile_overview_truncate();
+  `);
+}
