@@ -9,11 +9,28 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value))
 
 export const migrationsDirectory = path.join(__dirname, 'migrations');
 
-export function createKnex(databaseUrl: string, poolMax = 10): Knex {
+export interface PoolNotifications {
+  channel: string;
+  /** Called for every notification on the channel that arrives on one of the pool's connections. */
+  onNotification: () => void;
+}
+
+/**
+ * A knex pool. With `notifications`, each of its connections LISTENs on the channel and
+ * reports what arrives on it: the embedded database's socket hands a notification to the
+ * connection that committed (feed/changeSignal.ts), which is always one of the pool's.
+ */
+export function createKnex(databaseUrl: string, poolMax = 10, notifications?: PoolNotifications): Knex {
+  const afterCreate = notifications && ((connection: pg.Client, done: (error: Error | null, connection: pg.Client) => void) => {
+    connection.on('notification', (message) => { if (message.channel === notifications.channel) notifications.onNotification(); });
+    // A channel name is an identifier and cannot be bound; it is a constant of ours, quoted.
+    connection.query(`LISTEN ${connection.escapeIdentifier(notifications.channel)}`)
+      .then(() => done(null, connection), (error: Error) => done(error, connection));
+  });
   return knexFactory({
     client: 'pg',
     connection: { connectionString: databaseUrl, application_name: 'minefield-records' },
-    pool: { min: 0, max: poolMax },
+    pool: { min: 0, max: poolMax, ...(afterCreate ? { afterCreate } : {}) },
     migrations: { directory: migrationsDirectory, loadExtensions: ['.ts', '.js'], tableName: 'knex_migrations' },
   });
 }

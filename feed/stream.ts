@@ -1,11 +1,11 @@
 // Live feed over Server-Sent Events. Commits are signalled by NOTIFY minefield_changes (sent
-// by the sequencing trigger), with a slow poll as a safety net for a lost connection. Each
-// client pulls pages from its own cursor only when its socket has drained, so a slow client
-// holds at most one page in the server's memory, however far behind it falls.
+// by the sequencing trigger, heard as feed/changeSignal.ts describes), with a slow poll as a
+// safety net for a lost connection. Each client pulls pages from its own cursor only when its
+// socket has drained, so a slow client holds at most one page in the server's memory, however
+// far behind it falls.
 import type { Response } from 'express';
-import pg from 'pg';
 import type { Viewer } from '../server/auth/viewer';
-import { logger } from '../server/logger';
+import type { ChangeSignal } from './changeSignal';
 import type { FeedService } from './feedService';
 
 interface Subscriber {
@@ -13,14 +13,14 @@ interface Subscriber {
 }
 
 export class FeedStream {
-  private listener: pg.Client | undefined;
+  private unsubscribe: (() => void) | undefined;
   private readonly subscribers = new Set<Subscriber>();
   private poll: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
     private readonly feed: FeedService,
-    private readonly databaseUrl: string,
+    private readonly changes: ChangeSignal,
     private readonly options = { heartbeatMs: 15_000, pollMs: 2_000, pageSize: 200 },
   ) {}
 
@@ -28,24 +28,9 @@ export class FeedStream {
     return this.subscribers.size;
   }
 
-  private async listen(): Promise<void> {
-    if (this.listener || this.closed) return;
-    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'minefield-records feed' });
-    this.listener = client;
-    client.on('notification', () => this.wakeAll());
-    client.on('error', (error) => {
-      logger.warn({ err: error }, 'feed listener lost its connection; polling until it is back');
-      this.listener = undefined;
-      client.end().catch(() => undefined);
-      setTimeout(() => this.listen().catch(() => undefined), 1000).unref();
-    });
-    try {
-      await client.connect();
-      await client.query('LISTEN minefield_changes');
-    } catch (error) {
-      this.listener = undefined;
-      throw error;
-    }
+  private listen(): void {
+    if (this.unsubscribe || this.closed) return;
+    this.unsubscribe = this.changes.subscribe(() => this.wakeAll());
     this.poll ??= setInterval(() => this.wakeAll(), this.options.pollMs);
     this.poll.unref();
   }
@@ -55,7 +40,7 @@ export class FeedStream {
   }
 
   async serve(viewer: Viewer, startCursor: string | undefined, res: Response, snapshotUrl: string): Promise<void> {
-    await this.listen();
+    this.listen();
     // Check the cursor (410 for a pruned one) before the stream starts, so errors stay problem+json.
     let page = await this.feed.page(viewer, startCursor, this.options.pageSize, snapshotUrl);
     res.status(200).set({
@@ -83,9 +68,15 @@ export class FeedStream {
       open = false;
       wakeUp?.();
     });
+    // Both listeners go once either fires: a long catch-up waits for 'drain' many times.
     const drained = () => new Promise<void>((resolve) => {
-      res.once('drain', resolve);
-      res.once('close', resolve);
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
     });
 
     try {
@@ -116,7 +107,8 @@ export class FeedStream {
     this.closed = true;
     if (this.poll) clearInterval(this.poll);
     this.wakeAll();
-    await this.listener?.end().catch(() => undefined);
-    this.listener = undefined;
+    // The signal belongs to the database (server/start.ts); this stream only stops hearing it.
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
   }
 }

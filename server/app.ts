@@ -21,21 +21,26 @@ import { cachedTileHandler } from '../tiles/fastPath';
 import { VerifiedTokenCache } from './auth/tokenCache';
 import { FeedService } from '../feed/feedService';
 import { FeedStream } from '../feed/stream';
+import { listenSignal, type ChangeSignal } from '../feed/changeSignal';
 import { feedRoutes } from './routes/feed';
 
 export interface AppDependencies {
   db: Knex;
   config: Config;
   keys?: AgencyKeyStore;
+  /** How the live feed hears of commits (server/start.ts): by default a LISTEN on config.databaseUrl. */
+  changes?: ChangeSignal;
   /** Demo mode: the map page offers demo tokens. */
   demo?: boolean;
 }
 
-export function createApp({ db, config, keys = new AgencyKeyStore(db), demo = false }: AppDependencies): Express {
+export function createApp({ db, config, keys = new AgencyKeyStore(db), demo = false, changes }: AppDependencies): Express {
   const app = express();
+  if (!changes && !config.databaseUrl) throw new Error('createApp needs a database URL or a change signal for the live feed');
+  const changeSignal = changes ?? listenSignal(config.databaseUrl!);
   const tiles = new TileService(db, config.tileCacheBytes);
   const feed = new FeedService(db);
-  const feedStream = new FeedStream(feed, config.databaseUrl);
+  const feedStream = new FeedStream(feed, changeSignal);
   app.locals.tiles = tiles;
   app.locals.feedStream = feedStream;
   app.disable('x-powered-by');

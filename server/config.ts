@@ -2,7 +2,10 @@
 import path from 'node:path';
 
 export interface Config {
-  databaseUrl: string;
+  /** A PostgreSQL server with PostGIS; unset, the service runs on the embedded database. */
+  databaseUrl: string | undefined;
+  /** Where the embedded database keeps its files (used only without databaseUrl). */
+  embeddedDataDir: string;
   port: number;
   host: string;
   /** Absolute base URL used in `links` (OGC clients need absolute next links). */
@@ -28,7 +31,8 @@ function intFrom(name: string, fallback: number): number {
 
 export function loadConfig(): Config {
   return {
-    databaseUrl: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/minefield',
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    embeddedDataDir: path.resolve(process.env.EMBEDDED_DATA_DIR || path.join(process.env.DATA_DIR || 'data', 'pglite')),
     port: intFrom('PORT', 3000),
     host: process.env.HOST || '0.0.0.0',
     publicUrl: process.env.PUBLIC_URL || undefined,

@@ -1,22 +1,31 @@
 // `npm start`: the service with demo data (`--demo`); in production, without the flag.
+// Without DATABASE_URL it runs on the embedded database in DATA_DIR (server/start.ts).
 import type { Server } from 'node:http';
 import { createApp } from './app';
 import { loadConfig } from './config';
 import { logger } from './logger';
-import { openDatabase, prepareDemo } from './start';
+import { prepareDemo, startDatabase } from './start';
 import { pruneChangeLog } from '../feed/retention';
+import { DataDirectoryInUseError } from '../embedded/embeddedDatabase';
 
 async function main() {
   const config = loadConfig();
   const demo = process.argv.includes('--demo') || process.env.DEMO === 'true';
-  const db = await openDatabase(config, { create: demo });
+  if (!config.databaseUrl) {
+    process.stderr.write(`No DATABASE_URL: starting the embedded PostgreSQL + PostGIS in ${config.embeddedDataDir}` +
+      ' (about 10 s the first time)…\n');
+  }
+  const database = await startDatabase(config, { create: demo });
+  const { db } = database;
   if (demo) await prepareDemo(db, config);
-  const app = createApp({ db, config, demo });
+  const app = createApp({ db, config, demo, changes: database.changes });
   const server: Server = app.listen(config.port, config.host, () => {
     const url = config.publicUrl ?? `http://localhost:${config.port}`;
-    logger.info({ url, demo }, 'minefield-record service listening');
+    logger.info({ url, demo, database: database.embedded ? 'embedded' : 'server' }, 'minefield-record service listening');
     if (demo) {
-      process.stderr.write(`\nService ready at ${url}\nDemo token: npm run token -- --agency ANAMA --role editor\n` +
+      process.stderr.write(`\nService ready at ${url}${database.embedded ? ` (embedded database in ${config.embeddedDataDir})` : ''}\n` +
+        `Map: open ${url}/ and choose a demo agency.\n` +
+        `Demo token: npm run token -- --agency ANAMA --role editor\n` +
         `Then: curl -H "Authorization: Bearer <token>" ${url}/collections/hazardous-areas/items\n\n`);
     }
   });
@@ -40,7 +49,8 @@ async function main() {
     force.unref();
     void app.locals.feedStream.close();
     server.close(async () => {
-      await db.destroy();
+      // The embedded database checkpoints and releases its lock here.
+      await database.close();
       logger.info('stopped');
       process.exit(0);
     });
@@ -51,6 +61,7 @@ async function main() {
 }
 
 main().catch((error) => {
+  if (error instanceof DataDirectoryInUseError) process.stderr.write(`\n${error.message}.\nStop that process, or set DATA_DIR to another directory.\n\n`);
   logger.fatal({ err: error }, 'failed to start');
   process.exit(1);
 });
