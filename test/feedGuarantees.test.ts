@@ -29,8 +29,8 @@ import { pruneChangeLog } from '../feed/retention';
 import { issueToken } from '../server/auth/issueToken';
 import type { Viewer } from '../server/auth/viewer';
 import { loadConfig } from '../server/config';
-import { openDatabase } from '../server/start';
-import { TEST_DATABASE_URL, api, getHarness, tokenFor, share } from './harness';
+import { openDatabase, openEmbeddedDatabase } from '../server/start';
+import { EXTRA_POOL_SIZE, ON_EMBEDDED_DATABASE, api, getHarness, scratchDatabase, tokenFor, share } from './harness';
 
 const AGENCIES = ['ANAMA', 'CHDE', 'GEO'] as const;
 const GRANTEES = ['ANAMA', 'CHDE', 'GEO', 'LIAISON'] as const;
@@ -512,7 +512,7 @@ describe('feed guarantees', function () {
   describe('concurrent writers', () => {
     const OWNER: Viewer = { agency: 'ANAMA', role: 'editor', subject: 'concurrency-test' };
     let writerDb: Knex;
-    before(() => { writerDb = createKnex(TEST_DATABASE_URL, 20); });
+    before(() => { writerDb = createKnex(getHarness().databaseUrl, EXTRA_POOL_SIZE); });
     after(async () => { await writerDb.destroy(); });
 
     it('every committed change exactly once, in commit order, while a reader pages with small pages', async function () {
@@ -744,7 +744,7 @@ describe('feed guarantees', function () {
 
     it('heartbeats are ": heartbeat" comments (FeedStream with heartbeatMs 150 on a tiny app)', async () => {
       const { db } = getHarness();
-      const stream = new FeedStream(new FeedService(db), TEST_DATABASE_URL, { heartbeatMs: 150, pollMs: 2000, pageSize: 50 });
+      const stream = new FeedStream(new FeedService(db), getHarness().database.changes, { heartbeatMs: 150, pollMs: 2000, pageSize: 50 });
       const app = express();
       const viewer: Viewer = { agency: 'CHDE', role: 'viewer', subject: 'heartbeat-test' };
       app.get('/stream', async (req, res) => { await stream.serve(viewer, (req.query.after as string) || undefined, res, 'http://localhost/feed/snapshot'); });
@@ -809,10 +809,10 @@ describe('feed guarantees', function () {
 
   // -------------------------------------------------------------------------------------------
   describe('restart during a burst', () => {
-    const url = new URL(TEST_DATABASE_URL);
-    const restartDbName = `${url.pathname.slice(1)}_restart`;
-    url.pathname = `/${restartDbName}`;
-    const restartUrl = url.toString();
+    // The service under test runs in a child process on a database of its own: beside the
+    // suite's on a server, or its own embedded database in dataDir (which only the child may
+    // open while it runs — so the checks below read through the child's API).
+    let restartDb: { url: string; close(): Promise<void> } | undefined;
     let db: Knex | undefined;
     let child: ChildProcess | undefined;
     let dataDir: string | undefined;
@@ -831,15 +831,18 @@ describe('feed guarantees', function () {
       child = undefined;
     };
     const startChild = async (port: number) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATA_DIR: dataDir, NODE_ENV: 'production', DEMO: 'false' };
+      if (restartDb) env.DATABASE_URL = restartDb.url;
+      else delete env.DATABASE_URL;
       child = spawn('npx', ['tsx', 'server/main.ts'], {
         cwd: path.resolve(__dirname, '..'),
-        env: { ...process.env, DATABASE_URL: restartUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATA_DIR: dataDir, NODE_ENV: 'production', DEMO: 'false' },
+        env,
         detached: true, // its own process group: kill -9 reaches npx, tsx and node alike
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let stderr = '';
       child.stderr!.on('data', (chunk) => { stderr += chunk; });
-      const until = Date.now() + 40_000;
+      const until = Date.now() + (restartDb ? 40_000 : 150_000);
       for (;;) {
         if (child.exitCode !== null) throw new Error(`service exited: ${stderr}`);
         try { if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return; } catch { /* not yet */ }
@@ -849,31 +852,35 @@ describe('feed guarantees', function () {
     };
 
     before(async function () {
-      this.timeout(60_000);
-      const admin = new pg.Client({ connectionString: TEST_DATABASE_URL.replace(/\/[^/]*$/, '/postgres') });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(restartDbName)} WITH (FORCE)`);
-      await admin.end();
-      db = await openDatabase({ ...loadConfig(), databaseUrl: restartUrl }, { create: true });
+      this.timeout(180_000);
+      dataDir = mkdtempSync(path.join(os.tmpdir(), 'feed-restart-'));
       const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       key = { kid: 'restart-anama', privateKey: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
-      await db('agency_key').insert({ agency_code: 'ANAMA', kid: key.kid, algorithm: 'ES256', public_key: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
-      dataDir = mkdtempSync(path.join(os.tmpdir(), 'feed-restart-'));
+      const agencyKey = { agency_code: 'ANAMA', kid: key.kid, algorithm: 'ES256', public_key: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+      if (ON_EMBEDDED_DATABASE) {
+        const embedded = await openEmbeddedDatabase(path.join(dataDir, 'pglite'));
+        try {
+          await embedded.db('agency_key').insert(agencyKey);
+        } finally {
+          await embedded.close();
+        }
+      } else {
+        restartDb = await scratchDatabase('restart');
+        db = await openDatabase({ ...loadConfig(), databaseUrl: restartDb.url }, { create: false });
+        await db('agency_key').insert(agencyKey);
+      }
     });
 
     after(async function () {
       this.timeout(30_000);
       await killChild();
       await db?.destroy();
-      const admin = new pg.Client({ connectionString: TEST_DATABASE_URL.replace(/\/[^/]*$/, '/postgres') });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(restartDbName)} WITH (FORCE)`);
-      await admin.end();
+      await restartDb?.close();
       if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     });
 
     it('kill -9 in the middle of concurrent writes: every acknowledged write in the feed once, unacknowledged ones once or not at all', async function () {
-      this.timeout(90_000);
+      this.timeout(400_000);
       const token = (role: 'editor' | 'viewer') => issueToken({ agency: 'ANAMA', role, privateKey: key.privateKey, kid: key.kid, algorithm: 'ES256' });
       let port = await freePort();
       await startChild(port);
@@ -920,8 +927,10 @@ describe('feed guarantees', function () {
       await burst;
       // Connections the dead process held are rolled back by the database; give it a moment.
       await waitFor('the dead service\'s transactions to end', () => true);
-      for (let n = 0; n < 50; n++) {
-        const open = (await db!.raw(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = ? AND application_name = 'minefield-records' AND pid <> pg_backend_pid() AND state <> 'idle'`, [restartDbName])).rows[0].n;
+      // On a server, a dead service's sessions end when the server notices; the embedded
+      // database died with the process.
+      for (let n = 0; db && n < 50; n++) {
+        const open = (await db.raw(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'minefield-records' AND pid <> pg_backend_pid() AND state <> 'idle'`)).rows[0].n;
         if (Number(open) === 0) break;
         await sleep(100);
       }
@@ -951,7 +960,9 @@ describe('feed guarantees', function () {
         if (attempt.status !== undefined && !ok) throw new Error(`a write was refused: ${attempt.status}`);
         if (ok) acked++; else unacked++;
         if (attempt.kind === 'create') {
-          const row = await db!('hazardous_area').select('id').where('local_ref', attempt.localRef).first();
+          const found = await call('GET', `/collections/hazardous-areas/items?localRef=${encodeURIComponent(attempt.localRef!)}`);
+          expect(found.body.features.length).to.be.at.most(1);
+          const row = found.body.features[0] as { id: string } | undefined;
           const matching = creates.filter((e) => e.feature.properties.localRef === attempt.localRef);
           if (ok) {
             expect(matching.map((e) => e.id), `acknowledged create ${attempt.localRef}`).to.deep.equal([attempt.responseId]);
@@ -963,7 +974,7 @@ describe('feed guarantees', function () {
           }
           void createOf;
         } else {
-          const row = await db!('hazardous_area').select('version', 'estimated_device_count').where('id', attempt.id).first();
+          const row = (await call('GET', `/collections/hazardous-areas/items/${attempt.id}`)).body.properties as { version: number };
           const updates = events.filter((e) => e.id === attempt.id && e.operation === 'update');
           if (ok || row.version === 2) {
             if (!ok) unackedLanded++;

@@ -1,22 +1,36 @@
-// One service for the whole suite, against a real PostGIS: a fresh database per run,
-// test keys for every agency, and helpers to call the API as any agency and role.
+// One service for the whole suite: a fresh database per run, test keys for every agency, and
+// helpers to call the API as any agency and role. The database is a PostgreSQL server when
+// TEST_DATABASE_URL (or DATABASE_URL) is set, else the embedded one (PGlite) in a fresh
+// directory — the same two kinds `npm start` runs on, so `npm test` passes on both.
 import { generateKeyPairSync } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Knex } from 'knex';
 import pg from 'pg';
 import { expect } from 'chai';
+import { startEmbeddedDatabase, EMBEDDED_POOL_SIZE } from '../embedded/embeddedDatabase';
 import { createApp } from '../server/app';
 import { issueToken } from '../server/auth/issueToken';
 import type { Role } from '../server/auth/viewer';
 import { loadConfig } from '../server/config';
-import { openDatabase } from '../server/start';
+import { openDatabase, openEmbeddedDatabase, type ServiceDatabase } from '../server/start';
+import { listenSignal } from '../feed/changeSignal';
 
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL?.replace(/\/[^/]*$/, '/minefield_test') || 'postgres://postgres@127.0.0.1:5432/minefield_test';
+/** The server database the suite runs on, or '' when it runs on the embedded database. */
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL?.replace(/\/[^/]*$/, '/minefield_test') || '';
+export const ON_EMBEDDED_DATABASE = TEST_DATABASE_URL === '';
+/** Connections a test may open at once in a pool of its own: the embedded database is one session. */
+export const EXTRA_POOL_SIZE = ON_EMBEDDED_DATABASE ? EMBEDDED_POOL_SIZE : 20;
 
 export interface Harness {
   app: import('express').Express;
   db: Knex;
+  /** postgres:// URL of the suite's database (the embedded one's socket, on PGlite). */
+  databaseUrl: string;
+  database: ServiceDatabase;
   baseUrl: string;
   server: Server;
   keys: Map<string, { kid: string; privateKey: string; algorithm: 'ES256' | 'RS256' }>;
@@ -36,12 +50,56 @@ async function recreateDatabase(url: string): Promise<void> {
   }
 }
 
+async function startTestDatabase(): Promise<ServiceDatabase> {
+  if (ON_EMBEDDED_DATABASE) {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'minefield-test-pglite-'));
+    const database = await openEmbeddedDatabase(dataDir);
+    return { ...database, close: async () => { await database.close(); fs.rmSync(dataDir, { recursive: true, force: true }); } };
+  }
+  process.env.DATABASE_URL = TEST_DATABASE_URL;
+  await recreateDatabase(TEST_DATABASE_URL);
+  const db = await openDatabase({ ...loadConfig(), databaseUrl: TEST_DATABASE_URL }, { create: true });
+  const changes = listenSignal(TEST_DATABASE_URL);
+  return { db, url: TEST_DATABASE_URL, changes, close: async () => { await changes.close(); await db.destroy(); } };
+}
+
+/**
+ * A second, empty database with PostGIS, for tests that need one of their own (a sync target, a
+ * service to restart): a database beside the suite's on the server, or another embedded one.
+ */
+export async function scratchDatabase(name: string): Promise<{ url: string; close(): Promise<void> }> {
+  if (ON_EMBEDDED_DATABASE) {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `minefield-${name}-`));
+    const embedded = await startEmbeddedDatabase(dataDir, { maxConnections: 4 });
+    return { url: embedded.url, close: async () => { await embedded.stop(); fs.rmSync(dataDir, { recursive: true, force: true }); } };
+  }
+  const url = TEST_DATABASE_URL.replace(/\/([^/]*)$/, (_, base) => `/${base}_${name}`);
+  await recreateDatabase(url);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('CREATE EXTENSION postgis');
+  } finally {
+    await client.end();
+  }
+  return { url, close: () => dropDatabase(url) };
+}
+
+async function dropDatabase(url: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: url.replace(/\/[^/]*$/, '/postgres') });
+  await admin.connect();
+  try {
+    await admin.query('DROP DATABASE IF EXISTS ' + admin.escapeIdentifier(new URL(url).pathname.slice(1)) + ' WITH (FORCE)');
+  } finally {
+    await admin.end();
+  }
+}
+
 export async function startHarness(): Promise<Harness> {
   if (harness) return harness;
-  process.env.DATABASE_URL = TEST_DATABASE_URL;
-  const config = { ...loadConfig(), databaseUrl: TEST_DATABASE_URL };
-  await recreateDatabase(TEST_DATABASE_URL);
-  const db = await openDatabase(config, { create: true });
+  const database = await startTestDatabase();
+  const { db } = database;
+  const config = { ...loadConfig(), databaseUrl: database.url };
   const keys: Harness['keys'] = new Map();
   for (const agency of ['ANAMA', 'CHDE', 'GEO', 'LIAISON']) {
     // ANAMA signs with RSA, the others with EC, so both accepted algorithms are exercised.
@@ -53,12 +111,12 @@ export async function startHarness(): Promise<Harness> {
     await db('agency_key').insert({ agency_code: agency, kid, algorithm, public_key: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
     keys.set(agency, { kid, algorithm, privateKey: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
   }
-  const app = createApp({ db, config });
+  const app = createApp({ db, config, changes: database.changes });
   const server = await new Promise<Server>((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
   const { port } = server.address() as AddressInfo;
-  harness = { app, db, server, keys, baseUrl: `http://127.0.0.1:${port}` };
+  harness = { app, db, databaseUrl: database.url, database, server, keys, baseUrl: `http://127.0.0.1:${port}` };
   return harness;
 }
 
@@ -67,7 +125,7 @@ export async function stopHarness(): Promise<void> {
   await harness.app.locals.feedStream.close();
   harness.server.closeAllConnections();
   await new Promise((resolve) => harness!.server.close(resolve));
-  await harness.db.destroy();
+  await harness.database.close();
   harness = undefined;
 }
 

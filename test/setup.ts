@@ -5,7 +5,7 @@ process.env.NODE_ENV = 'test';
 
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
-    this.timeout(120000);
+    this.timeout(300_000);
     await startHarness();
   },
   async afterAll() {

@@ -12,10 +12,12 @@ import { runSync } from '../sync/cli';
 import { FeedClient, RECORD_KINDS } from '../sync/client';
 import { DirectoryTarget } from '../sync/targets/directory';
 import { PostgisTarget, tableOf } from '../sync/targets/postgis';
-import { TEST_DATABASE_URL, api, createHazardousArea, freshRef, freshSquare, getHarness, tokenFor, share } from './harness';
+import { scratchDatabase, api, createHazardousArea, freshRef, freshSquare, getHarness, tokenFor, share } from './harness';
 
 const ORIGIN: [number, number] = [50.6, 38.0];
-const TARGET_URL = TEST_DATABASE_URL.replace(/\/([^/]*)$/, (_, name) => `/${name}_sync_target`);
+/** The mirror's own database (server/harness.ts scratchDatabase), set in before(). */
+let TARGET_URL = '';
+let target: { url: string; close(): Promise<void> } | undefined;
 const ROOT = path.resolve(__dirname, '..');
 
 
@@ -158,17 +160,10 @@ describe('sync client', () => {
   let hidden: { id: string; version: number };
   let dir: string;
 
-  before(async () => {
-    const admin = new pg.Client({ connectionString: TARGET_URL.replace(/\/[^/]*$/, '/postgres') });
-    await admin.connect();
-    const name = new URL(TARGET_URL).pathname.slice(1);
-    try {
-      await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);
-      await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
-    } finally {
-      await admin.end();
-    }
-    await withTarget((db) => db.query('CREATE EXTENSION postgis'));
+  before(async function () {
+    this.timeout(180_000); // an embedded target starts a database of its own
+    target = await scratchDatabase('sync_target');
+    TARGET_URL = target.url;
     dir = await mkdtemp(path.join(tmpdir(), 'minefield-sync-'));
 
     // GEO's own areas, CHDE's shared with GEO (summary) and a CHDE minefield record (footprint), ANAMA's not shared.
@@ -183,6 +178,7 @@ describe('sync client', () => {
   after(async () => {
     await getHarness().db('sharing_agreement').update({ level: 'none' });
     if (dir) await rm(dir, { recursive: true, force: true });
+    await target?.close();
   });
 
   it('mirrors the viewer\'s view into PostGIS from a snapshot (the command, spawned)', async () => {
