@@ -60,4 +60,32 @@ describe('cached tiles served ahead of express', () => {
     expect(other.headers['x-request-id']).to.be.a('string');
     expect(other.status).to.equal(204);
   });
+
+  it('render a tile not yet cached for a verified token, as the express route would', async () => {
+    const token = tokenFor('GEO', 'viewer');
+    const auth = { authorization: `Bearer ${token}` };
+    const square = freshSquare(120, [44.07, 38.42]);
+    await createHazardousArea(tokenFor('GEO', 'editor'), { geometry: square });
+    const [lon, lat] = square.coordinates[0][0];
+    const [x, y] = tileOf(lon + 0.0005, lat + 0.0005, 15);
+    // The token is verified (and remembered) by express on its first request.
+    expect((await get(`/tiles/hazardous-areas/15/${x + 3}/${y + 3}.mvt`, auth)).headers['x-request-id']).to.be.a('string');
+
+    const path = `/tiles/hazardous-areas/15/${x}/${y}.mvt`;
+    const rendered = await get(path, auth);
+    expect(rendered.headers['x-request-id'], 'rendered ahead of express').to.equal(undefined);
+    expect(rendered.status).to.equal(200);
+    // The same tile through express (its cache dropped, a token it has not seen yet).
+    const { tiles } = getHarness().app.locals;
+    tiles.cache.invalidateScope('GEO');
+    const viaExpress = await get(path, { authorization: `Bearer ${tokenFor('GEO', 'viewer', 'someone-else')}` });
+    expect(viaExpress.headers['x-request-id']).to.be.a('string');
+    expect(viaExpress.body.equals(rendered.body)).to.equal(true);
+    expect(viaExpress.headers.etag).to.equal(rendered.headers.etag);
+    for (const header of ['content-type', 'content-length', 'cache-control', 'vary']) {
+      expect(rendered.headers[header], header).to.equal(viaExpress.headers[header]);
+    }
+    // A repeated layer is the express route's 400, never rendered here.
+    expect((await get(`/tiles/hazardous-areas,hazardous-areas/15/${x}/${y}.mvt`, auth)).status).to.equal(400);
+  });
 });

@@ -1,6 +1,6 @@
 // The tile source with its cache wrapped around it (Martin's shape): routes ask for a tile,
 // writes report what they changed.
-import { gzip, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import type { Knex } from 'knex';
 import type { Viewer } from '../server/auth/viewer';
 import { renderTile, scopeOf } from './renderTile';
@@ -26,20 +26,13 @@ export class TileService {
     const generation = this.cache.currentGeneration();
     const body = await renderTile(this.db, viewer, layerIds, z, x, y);
     const tile: CachedTile = { body, gzip: undefined, etag: etagFor(body) };
-    if (this.cache.set(key, scope, z, x, y, tile, generation) && body.length > 0) {
-      // The first answer goes out as rendered; the compressed copy, made off the event loop,
-      // serves the requests after it.
-      gzip(body, { level: 6 }, (error, compressed) => {
-        if (!error) this.cache.attachGzip(key, tile.etag, compressed);
-      });
-    }
+    // The first answer goes out as rendered; the compressed copy is made when the cached tile
+    // is asked for again (gzipOf), so a tile nobody asks for twice is never compressed.
+    this.cache.set(key, scope, z, x, y, tile, generation);
     return tile;
   }
 
-  /**
-   * The compressed body of a tile answered from the cache: made now (and kept) if the copy made
-   * after its render is not there yet. A tile just rendered is answered as it is.
-   */
+  /** The compressed body of a tile answered from the cache: made on its first such answer, and kept. */
   gzipOf(viewer: Viewer, layersPath: string, z: number, x: number, y: number, tile: CachedTile): Buffer | undefined {
     if (tile.gzip || tile.body.length === 0) return tile.gzip;
     const compressed = gzipSync(tile.body, { level: 6 });
