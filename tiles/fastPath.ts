@@ -20,7 +20,8 @@ export function cachedTileHandler(tiles: TileService, tokens: VerifiedTokenCache
   // Requests handed on to express after a failed render here.
   const toExpress = new WeakSet<IncomingMessage>();
 
-  const answer = (req: IncomingMessage, res: ServerResponse, viewer: Viewer, layers: string, z: number, x: number, y: number, tile: CachedTile) => {
+  // A tile just rendered goes out as it is; a cached one compressed if the client takes gzip.
+  const answer = (req: IncomingMessage, res: ServerResponse, viewer: Viewer, layers: string, z: number, x: number, y: number, tile: CachedTile, fresh: boolean) => {
     res.setHeader('Cache-Control', 'private, no-cache');
     res.setHeader('Vary', 'Authorization, Accept-Encoding');
     res.setHeader('ETag', tile.etag);
@@ -29,7 +30,7 @@ export function cachedTileHandler(tiles: TileService, tokens: VerifiedTokenCache
     } else if (tile.body.length === 0) {
       res.writeHead(204).end();
     } else {
-      const compressed = GZIP.test(req.headers['accept-encoding'] ?? '') ? tiles.gzipOf(viewer, layers, z, x, y, tile) : undefined;
+      const compressed = !fresh && GZIP.test(req.headers['accept-encoding'] ?? '') ? tiles.gzipOf(viewer, layers, z, x, y, tile) : undefined;
       const body = compressed ?? tile.body;
       res.setHeader('Content-Type', 'application/vnd.mapbox-vector-tile');
       res.setHeader('Content-Length', body.length);
@@ -55,13 +56,13 @@ export function cachedTileHandler(tiles: TileService, tokens: VerifiedTokenCache
     if (z > 22 || x >= 2 ** z || y >= 2 ** z || !ids.every((id) => TILE_LAYER_BY_ID.has(id)) || new Set(ids).size !== ids.length) return false;
     const cached = tiles.cached(viewer, layers, z, x, y);
     if (cached) {
-      answer(req, res, viewer, layers, z, x, y, cached);
+      answer(req, res, viewer, layers, z, x, y, cached, false);
       return true;
     }
     const server = (req.socket as { server?: { emit(event: string, ...args: unknown[]): boolean } }).server;
     if (!server) return false;
     tiles.tile(viewer, ids, z, x, y).then(
-      (tile) => answer(req, res, viewer, layers, z, x, y, tile),
+      (tile) => answer(req, res, viewer, layers, z, x, y, tile, true),
       () => {
         // The express route renders again, and answers and logs whatever goes wrong.
         toExpress.add(req);

@@ -61,8 +61,8 @@ const applyDelta = (kind: Kind, delta: string) => `
     CROSS JOIN generate_series(0, ${TOP_LEVEL}) AS z
     GROUP BY 2, 3, 4, 5, 6
     HAVING sum(f.n) <> 0 OR sum(f.unrestricted) <> 0
-    ORDER BY 2, 3, 4, 5, 6
-    ON CONFLICT (record_kind, z, cx, cy, owner_agency, category)
+    ORDER BY 2, 5, 3, 4, 6
+    ON CONFLICT (record_kind, z, owner_agency, cx, cy, category)
       DO UPDATE SET records = c.records + excluded.records, unrestricted = c.unrestricted + excluded.unrestricted`;
 
 const keyOf = (kind: Kind, alias: string) =>
@@ -122,7 +122,8 @@ export async function up(knex: Knex): Promise<void> {
       records      integer NOT NULL,
       -- of which not restricted: the cell's visibility to agencies other than the owner
       unrestricted integer NOT NULL,
-      PRIMARY KEY (record_kind, z, cx, cy, owner_agency, category)
+      -- A tile reads, per owner the viewer may see, a range of cx and cy of one level.
+      PRIMARY KEY (record_kind, z, owner_agency, cx, cy, category)
     );
     -- Cells whose last record left, found at once by the trigger that empties them.
     CREATE INDEX tile_overview_cell_empty ON tile_overview_cell (record_kind) WHERE records <= 0;
