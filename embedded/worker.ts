@@ -12,6 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { postgis } from '@electric-sql/pglite-postgis';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { answerExtendedQueryErrorsLikePostgres } from './extendedQueryErrors';
 
 export interface WorkerOptions {
   dataDir: string;
@@ -38,6 +39,7 @@ async function run(port: NonNullable<typeof parentPort>, options: WorkerOptions)
   // Several client connections are accepted (the pool and the feed's listener), but PGlite is
   // one session: pglite-socket runs one message at a time and, while a transaction is open,
   // only the messages of the connection that opened it.
+  answerExtendedQueryErrorsLikePostgres(db);
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: options.maxConnections });
   await server.start();
   const listening = Number(server.getServerConn().split(':').pop());

@@ -3,7 +3,7 @@
 import type { Knex } from 'knex';
 import { createKnex, ensureDatabase } from '../db/connection';
 import { migrateToLatest } from '../db/migrate';
-import { EMBEDDED_POOL_SIZE, startEmbeddedDatabase, type EmbeddedDatabase } from '../embedded/embeddedDatabase';
+import { EMBEDDED_POOL_SIZE, startEmbeddedDatabase, type EmbeddedDatabase, type EmbeddedDatabaseOptions } from '../embedded/embeddedDatabase';
 import { CHANGES_CHANNEL, listenSignal, poolSignal, type ChangeSignal } from '../feed/changeSignal';
 import type { Config } from './config';
 import { ensureDemoKeys } from './auth/demoKeys';
@@ -37,8 +37,8 @@ export async function openDatabase(config: Config & { databaseUrl: string }, opt
 }
 
 /** The embedded database in `dataDir`: started (locked, initialised on first use) and migrated. */
-export async function openEmbeddedDatabase(dataDir: string): Promise<ServiceDatabase> {
-  const embedded = await startEmbeddedDatabase(dataDir);
+export async function openEmbeddedDatabase(dataDir: string, options: EmbeddedDatabaseOptions = {}): Promise<ServiceDatabase> {
+  const embedded = await startEmbeddedDatabase(dataDir, options);
   logger.info({ dataDir, created: embedded.created, timings: embedded.timings }, 'embedded database started');
   const changes = poolSignal();
   const db = createKnex(embedded.url, EMBEDDED_POOL_SIZE, { channel: CHANGES_CHANNEL, onNotification: changes.notify });

@@ -177,6 +177,20 @@ describe('embedded database (PGlite)', function () {
     }
   });
 
+  it('a database error inside a transaction leaves the connection in step (extended protocol, as on a server)', async () => {
+    for (let n = 0; n < 3; n++) {
+      let failure: any;
+      await inTransaction('minefield_reader', 'ANAMA', (trx) => trx.raw('UPDATE audit_event SET action = ?', ['forged'])).catch((error) => { failure = error; });
+      expect(failure?.message).to.match(/permission denied/);
+    }
+    let refused: any;
+    await db!.transaction(async (trx) => { await trx.raw('SELECT ?::integer', ['not a number']); }).catch((error) => { refused = error; });
+    expect(refused?.message).to.match(/invalid input syntax/);
+    // The same connection answers the next queries with their own results.
+    expect((await db!.raw('SELECT ?::integer + 1 AS n', [41])).rows).to.deep.equal([{ n: 42 }]);
+    expect((await inTransaction('minefield_reader', 'ANAMA', (trx) => trx.raw('SELECT current_user AS who'))).rows).to.deep.equal([{ who: 'minefield_reader' }]);
+  });
+
   it('refuses the data directory to a second process with a clear error', async () => {
     const second = child(`
       require(${JSON.stringify(embeddedModule)}).startEmbeddedDatabase(${JSON.stringify(dataDir)})

@@ -651,7 +651,36 @@ describe('feed guarantees', function () {
       expect(expected.length).to.be.at.least(200);
     });
 
-    it('a transaction that wrote first but commits last is delivered after the earlier commits, and not skipped by a reader already past them', async () => {
+    // The embedded database is one session: a second transaction cannot even begin while one is
+    // open, so a later writer cannot commit first. What it must show there is exactly that.
+    if (ON_EMBEDDED_DATABASE) it('on the embedded database a second writer waits for the open transaction, so commit order is write order', async () => {
+      const model = new Model();
+      const [x, y] = [await model.create('ANAMA', 'hazardous-areas'), await model.create('ANAMA', 'hazardous-areas')];
+      const viewer = tokenFor('ANAMA', 'viewer');
+      const cursor = (await snapshotOf(viewer)).cursor;
+      let releaseA!: () => void;
+      const aMayCommit = new Promise<void>((resolve) => { releaseA = resolve; });
+      let aWrote!: () => void;
+      const aHasWritten = new Promise<void>((resolve) => { aWrote = resolve; });
+      const a = withViewer(writerDb, OWNER, async (trx) => {
+        await trx.raw('UPDATE hazardous_area SET estimated_device_count = 111, version = version + 1 WHERE id = ?', [x.id]);
+        aWrote();
+        await aMayCommit;
+      }, 'write');
+      await aHasWritten;
+      let bDone = false;
+      const b = withViewer(getHarness().db, OWNER, async (trx) => {
+        await trx.raw('UPDATE hazardous_area SET estimated_device_count = 222, version = version + 1 WHERE id = ?', [y.id]);
+      }, 'write').then(() => { bDone = true; });
+      await sleep(500);
+      expect(bDone, 'B committed while A was open').to.equal(false);
+      releaseA();
+      await Promise.all([a, b]);
+      const events = (await feedFrom(viewer, cursor, 10)).events;
+      expect(events.map((e) => [e.id, e.version])).to.deep.equal([[x.id, 2], [y.id, 2]]);
+    });
+
+    if (!ON_EMBEDDED_DATABASE) it('a transaction that wrote first but commits last is delivered after the earlier commits, and not skipped by a reader already past them', async () => {
       const model = new Model();
       const [x, y] = [await model.create('ANAMA', 'hazardous-areas'), await model.create('ANAMA', 'hazardous-areas')];
       const viewer = tokenFor('ANAMA', 'viewer');

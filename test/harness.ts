@@ -53,7 +53,8 @@ async function recreateDatabase(url: string): Promise<void> {
 async function startTestDatabase(): Promise<ServiceDatabase> {
   if (ON_EMBEDDED_DATABASE) {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'minefield-test-pglite-'));
-    const database = await openEmbeddedDatabase(dataDir);
+    // Room for a test's own pool beside the service's (EXTRA_POOL_SIZE) and a raw client or two.
+    const database = await openEmbeddedDatabase(dataDir, { maxConnections: 4 });
     return { ...database, close: async () => { await database.close(); fs.rmSync(dataDir, { recursive: true, force: true }); } };
   }
   process.env.DATABASE_URL = TEST_DATABASE_URL;

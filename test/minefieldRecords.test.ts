@@ -46,7 +46,7 @@ const metresBetween = async (a: number[], b: number[]) =>
 /** Where a geodesic walk of `distance` metres on `bearing` from `from` ends, by PostGIS (spheroid). */
 const projected = async (from: number[], distance: number, bearing: number) => {
   const row = await sql<{ x: number; y: number }>(
-    'SELECT ST_X(p::geometry) AS x, ST_Y(p::geometry) AS y FROM ST_Project(ST_SetSRID(ST_MakePoint(?, ?), 4326)::geography, ?, radians(?)) AS p',
+    'SELECT ST_X(p::geometry) AS x, ST_Y(p::geometry) AS y FROM ST_Project(ST_SetSRID(ST_MakePoint(?, ?), 4326)::geography, ?::float8, radians(?)) AS p',
     [from[0], from[1], distance, bearing],
   );
   return [row.x, row.y];
