@@ -10,7 +10,8 @@ import { createApp } from '../server/app';
 import { issueToken } from '../server/auth/issueToken';
 import type { Role } from '../server/auth/viewer';
 import { loadConfig } from '../server/config';
-import { openDatabase } from '../server/start';
+import { listenSignal } from '../feed/changeSignal';
+import { openDatabase, openEmbeddedDatabase, type ServiceDatabase } from '../server/start';
 import type { TileService } from '../tiles/tileService';
 
 export interface BenchService {
@@ -25,7 +26,15 @@ export interface BenchService {
   stop(): Promise<void>;
 }
 
-export async function startBenchService(databaseName: string): Promise<BenchService> {
+export interface BenchServiceOptions {
+  /** Run on the embedded database in this (fresh) directory instead of the PostgreSQL server. */
+  embeddedDataDir?: string;
+  /** Tile cache size; 0 renders every tile. */
+  tileCacheBytes?: number;
+}
+
+/** A fresh database `databaseName` on the server at DATABASE_URL (default local), migrated. */
+async function freshServerDatabase(databaseName: string): Promise<ServiceDatabase> {
   const base = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/minefield';
   const databaseUrl = base.replace(/\/[^/]*$/, `/${databaseName}`);
   const admin = new pg.Client({ connectionString: base.replace(/\/[^/]*$/, '/postgres') });
@@ -33,15 +42,22 @@ export async function startBenchService(databaseName: string): Promise<BenchServ
   await admin.query('DROP DATABASE IF EXISTS ' + admin.escapeIdentifier(databaseName) + ' WITH (FORCE)');
   await admin.query('CREATE DATABASE ' + admin.escapeIdentifier(databaseName));
   await admin.end();
-  const config = { ...loadConfig(), databaseUrl, logLevel: 'warn' };
-  const db = await openDatabase(config, { create: true });
+  const db = await openDatabase({ ...loadConfig(), databaseUrl }, { create: true });
+  const changes = listenSignal(databaseUrl);
+  return { db, url: databaseUrl, changes, close: async () => { await changes.close(); await db.destroy(); } };
+}
+
+export async function startBenchService(databaseName: string, options: BenchServiceOptions = {}): Promise<BenchService> {
+  const database = options.embeddedDataDir ? await openEmbeddedDatabase(options.embeddedDataDir) : await freshServerDatabase(databaseName);
+  const { db, url: databaseUrl } = database;
+  const config = { ...loadConfig(), databaseUrl, logLevel: 'warn', ...(options.tileCacheBytes === undefined ? {} : { tileCacheBytes: options.tileCacheBytes }) };
   const keys = new Map<string, string>();
   for (const agency of ['ANAMA', 'CHDE', 'GEO', 'LIAISON']) {
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     await db('agency_key').insert({ agency_code: agency, kid: 'bench', algorithm: 'ES256', public_key: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
     keys.set(agency, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
   }
-  const app = createApp({ db, config });
+  const app = createApp({ db, config, changes: database.changes });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
@@ -56,7 +72,7 @@ export async function startBenchService(databaseName: string): Promise<BenchServ
       await (app.locals.feedStream as FeedStream | undefined)?.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
-      await db.destroy();
+      await database.close();
     },
   };
 }
