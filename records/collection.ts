@@ -3,6 +3,7 @@
 import type { Feature } from 'geojson';
 import type { Knex } from 'knex';
 import type { Viewer } from '../server/auth/viewer';
+import type { LonLatBox } from '../tiles/tileCache';
 import type { FeatureInput, InputRules } from './featureInput';
 
 export interface FilterDefinition {
@@ -25,6 +26,15 @@ export interface WriteContext {
   viewer: Viewer;
   actor: string;
   maxVertexGapM: number;
+  /** The pool the transaction came from, for work a bulk import can do beside it. */
+  db?: Knex;
+}
+
+/** What a bulk import created: ids in the order of the features, and where the map changed. */
+export interface ImportResult {
+  ids: string[];
+  /** Boxes covering the new records' footprints (the tile cache drops what they touch). */
+  changed: LonLatBox[];
 }
 
 export interface CollectionDefinition {
@@ -43,6 +53,8 @@ export interface CollectionDefinition {
   propertySchema: object;
   inputRules(maxVertexGapM: number): InputRules;
   create(context: WriteContext, inputs: FeatureInput[], bulk: boolean): Promise<string[]>;
+  /** A bulk import path of the kind's own, where it has one; otherwise bulk goes through create. */
+  importMany?(context: WriteContext, inputs: FeatureInput[]): Promise<ImportResult>;
   replace(context: WriteContext, current: LockedRecord, input: FeatureInput): Promise<void>;
   retire(context: WriteContext, current: LockedRecord, reason: string): Promise<void>;
 }

@@ -9,11 +9,10 @@ import type { FeatureInput } from './featureInput';
 import { refreshHazardousArea } from './hazardousAreaStatus';
 import { HAZARD_TYPES, compileValidator, hazardousAreaSchema } from './schemas';
 import { stageGeometries } from './stageGeometry';
-import { checkLocalRefs, inChunks, retireRecord, throwConflictsOrProblems } from './writeSupport';
+import { importHazardousAreas } from './hazardousAreaImport';
+import { checkLocalRefs, retireRecord, throwConflictsOrProblems } from './writeSupport';
 
 const validateProperties = compileValidator(hazardousAreaSchema);
-// Fewer, larger statements: each one also runs the statement-level audit and feed triggers.
-const CHUNK = 10000;
 
 const hazardTypeFilter: FilterDefinition = {
   name: 'hazardType',
@@ -66,38 +65,34 @@ async function duplicatePolygons(trx: Knex.Transaction, owner: string, bulk: boo
 }
 
 async function create(context: WriteContext, inputs: FeatureInput[], bulk: boolean): Promise<string[]> {
+  if (bulk) return (await importHazardousAreas(context, inputs)).ids;
   const { trx, viewer, actor } = context;
-  const problems = await checkLocalRefs(trx, 'hazardous_area', viewer.agency, inputs, bulk);
-  problems.push(...(await stageGeometries(trx, inputs, bulk, { areaAndShape: true })));
-  if (problems.length === 0) problems.push(...(await duplicatePolygons(trx, viewer.agency, bulk)));
-  throwConflictsOrProblems(problems, bulk, inputs.length);
+  const problems = await checkLocalRefs(trx, 'hazardous_area', viewer.agency, inputs, false);
+  problems.push(...(await stageGeometries(trx, inputs, false, { areaAndShape: true })));
+  if (problems.length === 0) problems.push(...(await duplicatePolygons(trx, viewer.agency, false)));
+  throwConflictsOrProblems(problems, false, inputs.length);
 
-  const ids: string[] = [];
-  const serialise = (chunk: FeatureInput[]) => JSON.stringify(chunk.map((input) => ({ idx: input.index, ...columnsOf(input.properties) })));
-  const results = await inChunks(inputs, CHUNK, serialise, (payload) => trx.raw(
+  const input = inputs[0];
+  const columns = columnsOf(input.properties);
+  const result = await trx.raw(
     `WITH inserted AS (
        INSERT INTO hazardous_area (owner_agency, local_ref, name, classification, hazard_types, evidence,
          estimated_device_count, marking, priority, information_date, original_geom, remaining_geom,
          original_area_m2, remaining_area_m2, input_crs, input_geometry, created_by, updated_by)
-       SELECT ?, p.local_ref, p.name, p.classification, p.hazard_types, p.evidence, p.estimated_device_count,
-         p.marking, p.priority, p.information_date, ST_Multi(s.geom), ST_Multi(s.geom), s.area_m2, s.area_m2, s.srid, s.input, ?, ?
-       FROM json_to_recordset(?::json) AS p(idx integer, local_ref text, name jsonb, classification text,
-         hazard_types text[], evidence jsonb, estimated_device_count integer, marking text, priority text,
-         information_date date)
-       -- A join, not a subquery per row; the area was worked out while staging.
-       JOIN staged_geometry s ON s.idx = p.idx
-       RETURNING id, local_ref, information_date
+       SELECT ?, ?, ?::jsonb, ?, ?::text[], ?::jsonb, ?, ?, ?, ?::date, ST_Multi(s.geom), ST_Multi(s.geom),
+         s.area_m2, s.area_m2, s.srid, s.input, ?, ?
+       FROM staged_geometry s WHERE s.idx = 0
+       RETURNING id, information_date
      ), history AS (
        INSERT INTO hazardous_area_status_change (hazardous_area_id, from_status, to_status, reason, status_date, changed_by)
        SELECT id, NULL, 'open', 'recorded', information_date, ? FROM inserted
      )
-     SELECT id, local_ref FROM inserted`,
-    [viewer.agency, actor, actor, payload, actor],
-  ));
-  const idByRef = new Map<string, string>();
-  for (const result of results) for (const row of result.rows as { id: string; local_ref: string }[]) idByRef.set(row.local_ref, row.id);
-  for (const input of inputs) ids.push(idByRef.get(input.properties.localRef)!);
-  return ids;
+     SELECT id FROM inserted`,
+    [viewer.agency, columns.local_ref, JSON.stringify(columns.name), columns.classification, columns.hazard_types,
+      JSON.stringify(columns.evidence), columns.estimated_device_count, columns.marking, columns.priority,
+      columns.information_date, actor, actor, actor],
+  );
+  return [result.rows[0].id];
 }
 
 async function replace(context: WriteContext, current: LockedRecord, input: FeatureInput): Promise<void> {
@@ -161,6 +156,7 @@ export const hazardousAreas: CollectionDefinition = {
   propertySchema: hazardousAreaSchema,
   inputRules: (maxVertexGapM) => ({ validateProperties, geometryTypes: ['Polygon', 'MultiPolygon'], maxVertexGapM }),
   create,
+  importMany: importHazardousAreas,
   replace,
   retire,
 };

@@ -1,0 +1,352 @@
+// The bulk import of hazardous areas: every check of a single create, set-wise, with the
+// writing overlapped with the checking.
+//
+// - Checks (PostGIS): each chunk of geometries is parsed, checked for validity (reason and
+//   location of the invalid ones), transformed to EPSG:4326, tested against the service region,
+//   measured (geodesic m²) and compared with the agency's active areas (exact duplicates) in
+//   one statement that writes nothing. When the pool can spare a second connection, that
+//   statement runs there, in a transaction of its own as the same viewer: the database then
+//   checks chunk n+1 on one core while it stores chunk n on the other.
+// - Writing: one COPY … FROM STDIN into hazardous_area, open for the whole import, fed chunk
+//   by chunk as the checks pass, then one COPY of the status history (every area starts open,
+//   "recorded"). Ids are made here (random UUIDs, as gen_random_uuid would), so nothing is read
+//   back. The geometry travels as hex EWKB from the checking statement: PostGIS parses GeoJSON
+//   once per import, not once per statement. Generated columns (footprint, overview cells),
+//   constraints, indexes and the statement-level audit and change-log triggers do what they do
+//   for any insert, in the import's transaction.
+// - All or nothing: the first problem stops the writing (the COPY is abandoned, which aborts the
+//   transaction) but not the checking, so the answer lists the problems of every feature.
+//   Duplicates (within the import, or of an active area) are reported only when nothing else
+//   is wrong, as for a single create.
+// - Without a second connection (the embedded database is one session, and its socket does not
+//   carry COPY) the same statements run one after another on the transaction's connection:
+//   every chunk is checked before any is written, and rows go in with INSERT … SELECT.
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import { withViewer } from '../db/viewerTransaction';
+import { SERVICE_REGION, crsLabel } from '../geo/crs';
+import type { FieldProblem } from '../server/problem';
+import type { LonLatBox } from '../tiles/tileCache';
+import type { ImportResult, WriteContext } from './collection';
+import { CopyIn, copyText, copyTextArray } from './copyIn';
+import type { FeatureInput } from './featureInput';
+import { checkLocalRefs, throwConflictsOrProblems } from './writeSupport';
+
+/** Features per checking statement: small enough to overlap well, large enough that round trips do not show. */
+const CHUNK = 2000;
+/** Below this, a second connection is not worth its round trips. */
+const SIDE_CONNECTION_FROM = 200;
+/** How long to wait for a second connection before checking on the transaction's own. */
+const SIDE_CONNECTION_WAIT_MS = 250;
+/**
+ * Footprints lie within two 0.001° cells of the geometry (footprint_of: vertices moved 1.5
+ * cells, then rounded to the grid), so boxes grown by this cover them: the tiles to invalidate.
+ */
+const FOOTPRINT_MARGIN = 0.0021;
+
+const { minLon, minLat, maxLon, maxLat } = SERVICE_REGION;
+
+// OFFSET 0 keeps each level a separate subquery, so the parse and the transform run once per
+// row rather than once per reference. The region test compares the exact bounding box with the
+// region, which for an axis-aligned rectangle is the same question as ST_CoveredBy.
+const CHECK_SQL = `
+  SELECT b.idx, b.valid, b.inside,
+    CASE WHEN b.valid AND b.inside THEN ST_Multi(b.geom)::text END AS hex,
+    CASE WHEN b.valid THEN ST_Area(b.geom::geography) END AS area_m2,
+    -- Cheap and necessarily equal for equal polygons (same vertices, same box); the exact
+    -- comparison (normalised WKB) is left to the few rows that share one.
+    CASE WHEN b.valid THEN ST_NPoints(b.geom) || ' ' || b.box::text END AS shape_key,
+    ST_XMin(b.box) AS x0, ST_YMin(b.box) AS y0, ST_XMax(b.box) AS x1, ST_YMax(b.box) AS y1,
+    CASE WHEN NOT b.valid THEN ST_IsValidReason(b.raw) END AS reason,
+    CASE WHEN NOT b.valid THEN ST_X(d.location) END AS lx,
+    CASE WHEN NOT b.valid THEN ST_Y(d.location) END AS ly,
+    e.existing
+  FROM (
+    SELECT idx, srid, raw, geom, valid, box,
+      coalesce(ST_XMin(box) >= ? AND ST_XMax(box) <= ? AND ST_YMin(box) >= ? AND ST_YMax(box) <= ?, false) AS inside
+    FROM (
+      SELECT idx, srid, raw, geom, valid, Box2D(geom) AS box
+      FROM (
+        SELECT idx, srid, raw, ST_IsValid(raw) AS valid,
+          CASE WHEN srid = 4326 THEN raw ELSE ST_Transform(raw, 4326) END AS geom
+        FROM (
+          SELECT r.idx, r.srid, ST_SetSRID(ST_GeomFromGeoJSON(r.geometry), r.srid) AS raw
+          FROM json_to_recordset(?::json) AS r(idx integer, srid integer, geometry text)
+          OFFSET 0
+        ) AS parsed
+        OFFSET 0
+      ) AS checked
+      OFFSET 0
+    ) AS boxed
+    OFFSET 0
+  ) AS b
+  LEFT JOIN LATERAL (SELECT (ST_IsValidDetail(b.raw)).location WHERE NOT b.valid) AS d ON true
+  LEFT JOIN LATERAL (
+    SELECT json_agg(json_build_object('id', h.id, 'localRef', h.local_ref) ORDER BY h.local_ref) AS existing
+    FROM hazardous_area h
+    WHERE b.valid AND b.inside AND h.owner_agency = ? AND h.retired_at IS NULL
+      AND h.original_geom && b.geom AND ST_Equals(h.original_geom, ST_Multi(b.geom))
+  ) AS e ON true`;
+
+interface CheckedRow {
+  idx: number;
+  valid: boolean;
+  inside: boolean;
+  hex: string | null;
+  area_m2: number | null;
+  shape_key: string | null;
+  x0: number | null; y0: number | null; x1: number | null; y1: number | null;
+  reason: string | null;
+  lx: number | null; ly: number | null;
+  existing: { id: string; localRef: string }[] | null;
+}
+
+/** A feature ready to be written: its input, its id and what the checks worked out. */
+interface ReadyRow {
+  input: FeatureInput;
+  id: string;
+  /** The geometry as entered (JSON), stored as input_geometry. */
+  geometryText: string;
+  hex: string;
+  areaM2: number;
+}
+
+const AREA_COLUMNS = [
+  'id', 'owner_agency', 'local_ref', 'name', 'classification', 'hazard_types', 'evidence', 'estimated_device_count',
+  'marking', 'priority', 'information_date', 'original_geom', 'remaining_geom', 'original_area_m2', 'remaining_area_m2',
+  'input_crs', 'input_geometry', 'created_by', 'updated_by',
+];
+const HISTORY_COLUMNS = ['hazardous_area_id', 'from_status', 'to_status', 'reason', 'status_date', 'changed_by'];
+
+/** How rows reach the table: COPY on a server, INSERT … SELECT on the embedded database. */
+interface RowSink {
+  write(rows: ReadyRow[]): Promise<void>;
+  finish(): Promise<void>;
+  abandon(reason: string): Promise<void>;
+}
+
+class CopySink implements RowSink {
+  private constructor(private trx: Knex.Transaction, private copy: CopyIn, private owner: string, private actor: string, private history: string[]) {}
+
+  static async open(trx: Knex.Transaction, owner: string, actor: string): Promise<CopySink> {
+    return new CopySink(trx, await CopyIn.start(trx, `COPY hazardous_area (${AREA_COLUMNS.join(', ')}) FROM STDIN`), owner, actor, []);
+  }
+
+  async write(rows: ReadyRow[]): Promise<void> {
+    const owner = copyText(this.owner);
+    const actor = copyText(this.actor);
+    let text = '';
+    for (const row of rows) {
+      const p = row.input.properties;
+      text += `${row.id}\t${owner}\t${copyText(p.localRef)}\t${copyText(JSON.stringify(p.name ?? {}))}\t${copyText(p.classification)}\t`
+        + `${copyTextArray(p.hazardTypes)}\t${copyText(JSON.stringify(p.evidence ?? []))}\t${copyText(p.estimatedDeviceCount ?? null)}\t`
+        + `${copyText(p.marking ?? 'none')}\t${copyText(p.priority ?? 'medium')}\t${copyText(p.informationDate)}\t`
+        + `${row.hex}\t${row.hex}\t${row.areaM2}\t${row.areaM2}\t${row.input.srid}\t${copyText(row.geometryText)}\t${actor}\t${actor}\n`;
+      this.history.push(`${row.id}\t\\N\topen\trecorded\t${copyText(p.informationDate)}\t${actor}\n`);
+    }
+    await this.copy.write(text);
+  }
+
+  async finish(): Promise<void> {
+    await this.copy.end();
+    const history = await CopyIn.start(this.trx, `COPY hazardous_area_status_change (${HISTORY_COLUMNS.join(', ')}) FROM STDIN`);
+    for (let start = 0; start < this.history.length; start += CHUNK) {
+      await history.write(this.history.slice(start, start + CHUNK).join(''));
+    }
+    await history.end();
+  }
+
+  abandon(reason: string): Promise<void> {
+    return this.copy.fail(reason);
+  }
+}
+
+class InsertSink implements RowSink {
+  constructor(private trx: Knex.Transaction, private owner: string, private actor: string) {}
+
+  async write(rows: ReadyRow[]): Promise<void> {
+    const payload = JSON.stringify(rows.map((row) => {
+      const p = row.input.properties;
+      return {
+        id: row.id, local_ref: p.localRef, name: p.name ?? {}, classification: p.classification, hazard_types: p.hazardTypes,
+        evidence: p.evidence ?? [], estimated_device_count: p.estimatedDeviceCount ?? null, marking: p.marking ?? 'none',
+        priority: p.priority ?? 'medium', information_date: p.informationDate, geom: row.hex, area_m2: row.areaM2,
+        srid: row.input.srid, input: row.input.geometry,
+      };
+    }));
+    await this.trx.raw(
+      `WITH inserted AS (
+         INSERT INTO hazardous_area (${AREA_COLUMNS.join(', ')})
+         SELECT p.id, ?, p.local_ref, p.name, p.classification, p.hazard_types, p.evidence, p.estimated_device_count,
+           p.marking, p.priority, p.information_date, p.geom, p.geom, p.area_m2, p.area_m2, p.srid, p.input, ?, ?
+         FROM json_to_recordset(?::json) AS p(id uuid, local_ref text, name jsonb, classification text,
+           hazard_types text[], evidence jsonb, estimated_device_count integer, marking text, priority text,
+           information_date date, geom geometry, area_m2 double precision, srid integer, input jsonb)
+         RETURNING id, information_date
+       )
+       INSERT INTO hazardous_area_status_change (${HISTORY_COLUMNS.join(', ')})
+       SELECT id, NULL, 'open', 'recorded', information_date, ? FROM inserted`,
+      [this.owner, this.actor, this.actor, payload, this.actor],
+    );
+  }
+
+  async finish(): Promise<void> {}
+  async abandon(): Promise<void> {}
+}
+
+/** The pool's size: one (the embedded database) means no second connection and no COPY. */
+function poolSize(trx: Knex.Transaction): number {
+  return Number((trx.client.config as { pool?: { max?: number } }).pool?.max ?? 1);
+}
+
+/**
+ * Runs `work` with a transaction on a second connection of the pool, as the same viewer, when
+ * one can be had at once; with none otherwise (waiting for one while holding the import's own
+ * connection could starve the pool).
+ */
+async function besideTransaction<T>(db: Knex | undefined, context: WriteContext, work: (side: Knex.Transaction | undefined) => Promise<T>): Promise<T> {
+  if (!db) return work(undefined);
+  const pending: Promise<unknown> = db.client.acquireConnection();
+  let timer: NodeJS.Timeout | undefined;
+  const connection = await Promise.race([pending, new Promise((resolve) => { timer = setTimeout(resolve, SIDE_CONNECTION_WAIT_MS, undefined); })]);
+  clearTimeout(timer);
+  if (!connection) {
+    pending.then((late) => db.client.releaseConnection(late), () => {});
+    return work(undefined);
+  }
+  try {
+    // withViewer on this connection: the same identity settings and role as every write.
+    const onConnection = { transaction: (fn: (trx: Knex.Transaction) => Promise<T>, config?: object) => db.transaction(fn, { ...config, connection }) };
+    return await withViewer(onConnection as unknown as Knex, context.viewer, work, 'write');
+  } finally {
+    await db.client.releaseConnection(connection);
+  }
+}
+
+function chunksOf<T>(items: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
+  return chunks;
+}
+
+export async function importHazardousAreas(context: WriteContext, inputs: FeatureInput[]): Promise<ImportResult> {
+  const { trx, viewer, actor } = context;
+  const problems = await checkLocalRefs(trx, 'hazardous_area', viewer.agency, inputs, true);
+  const server = poolSize(trx) >= 2;
+  const db = server && inputs.length >= SIDE_CONNECTION_FROM ? context.db : undefined;
+
+  return besideTransaction(db, context, async (side) => {
+    const checker = side ?? trx;
+    const chunks = chunksOf(inputs, CHUNK);
+    const texts = new Map<number, string>();
+    const check = (chunk: FeatureInput[]) => {
+      let payload = '[';
+      for (const input of chunk) {
+        const text = JSON.stringify(input.geometry);
+        texts.set(input.index, text);
+        payload += `${payload.length > 1 ? ',' : ''}{"idx":${input.index},"srid":${input.srid},"geometry":${text}}`;
+      }
+      const pending = checker.raw(CHECK_SQL, [minLon, maxLon, minLat, maxLat, `${payload}]`, viewer.agency])
+        .then((result: { rows: CheckedRow[] }) => result.rows);
+      pending.catch(() => {});
+      return pending;
+    };
+
+    const geometryProblems: FieldProblem[] = [];
+    const duplicates: FieldProblem[] = [];
+    const byShape = new Map<string, { idx: number; hex: string }[]>();
+    const extent = [Infinity, Infinity, -Infinity, -Infinity];
+    const idByIndex = new Map<number, string>();
+    const held: ReadyRow[][] = [];
+    // Rows are written while the checks go on only when they run on another connection: on
+    // the same one, a check would see the rows already written as existing areas.
+    const overlap = side !== undefined;
+    let sink: RowSink | undefined;
+    let opening: Promise<RowSink> | undefined;
+    const openSink = () => (server ? CopySink.open(trx, viewer.agency, actor) : Promise.resolve(new InsertSink(trx, viewer.agency, actor)));
+
+    try {
+      let next = chunks.length > 0 ? check(chunks[0]) : undefined;
+      if (overlap && problems.length === 0) { opening = openSink(); opening.catch(() => {}); }
+      for (let c = 0; c < chunks.length; c++) {
+        const rows = await next!;
+        next = c + 1 < chunks.length ? check(chunks[c + 1]) : undefined;
+        const inputByIdx = new Map(chunks[c].map((input) => [input.index, input]));
+        const ready: ReadyRow[] = [];
+        for (const row of rows) {
+          const input = inputByIdx.get(row.idx)!;
+          if (!row.valid) {
+            geometryProblems.push({ feature: row.idx, field: '/geometry', reason: `invalid geometry: ${row.reason}`, ...(row.lx !== null ? { location: [row.lx, row.ly!] as [number, number] } : {}) });
+            continue;
+          }
+          if (!row.inside) {
+            geometryProblems.push({
+              feature: row.idx,
+              field: '/geometry',
+              reason: `lies outside the service region (lon ${minLon}–${maxLon}, lat ${minLat}–${maxLat}) once transformed from ${crsLabel(input.srid)}: check the declared CRS and the axis order`,
+            });
+            continue;
+          }
+          for (const area of row.existing ?? []) {
+            duplicates.push({ feature: row.idx, field: '/geometry', reason: `duplicates the polygon of hazardous area ${area.localRef} (${area.id})` });
+          }
+          const sameShape = byShape.get(row.shape_key!);
+          if (sameShape) sameShape.push({ idx: row.idx, hex: row.hex! }); else byShape.set(row.shape_key!, [{ idx: row.idx, hex: row.hex! }]);
+          extent[0] = Math.min(extent[0], row.x0!); extent[1] = Math.min(extent[1], row.y0!);
+          extent[2] = Math.max(extent[2], row.x1!); extent[3] = Math.max(extent[3], row.y1!);
+          const id = randomUUID();
+          idByIndex.set(row.idx, id);
+          ready.push({ input, id, geometryText: texts.get(row.idx)!, hex: row.hex!, areaM2: row.area_m2! });
+          texts.delete(row.idx);
+        }
+        if (problems.length > 0 || geometryProblems.length > 0) continue;
+        if (overlap) {
+          sink ??= await opening!;
+          await sink.write(ready);
+        } else {
+          held.push(ready);
+        }
+      }
+
+      geometryProblems.sort((a, b) => a.feature! - b.feature!);
+      problems.push(...geometryProblems);
+      if (problems.length === 0) {
+        problems.push(...(await duplicatesWithin(checker, byShape)), ...duplicates);
+      }
+      if (problems.length > 0) {
+        if (opening) await (await opening).abandon('the import has problems');
+        throwConflictsOrProblems(problems, true, inputs.length);
+      }
+      sink ??= await (opening ?? openSink());
+      for (const ready of held) await sink.write(ready);
+      await sink.finish();
+    } catch (error) {
+      if (opening) await (await opening.catch(() => undefined))?.abandon('the import failed');
+      throw error;
+    }
+
+    const ids = inputs.map((input) => idByIndex.get(input.index)!);
+    const m = FOOTPRINT_MARGIN;
+    const changed: LonLatBox[] = ids.length > 0 ? [[extent[0] - m, extent[1] - m, extent[2] + m, extent[3] + m]] : [];
+    return { ids, changed };
+  });
+}
+
+/** Exact duplicates within the import: only rows that share a shape key can be equal, so only they are compared. */
+async function duplicatesWithin(checker: Knex | Knex.Transaction, byShape: Map<string, { idx: number; hex: string }[]>): Promise<FieldProblem[]> {
+  const candidates = [...byShape.values()].filter((group) => group.length > 1).flat();
+  if (candidates.length === 0) return [];
+  const result = await checker.raw(
+    `SELECT array_agg(idx ORDER BY idx) AS indexes
+     FROM json_to_recordset(?::json) AS r(idx integer, hex text)
+     GROUP BY md5(ST_AsEWKB(ST_Normalize(r.hex::geometry))) HAVING count(*) > 1`,
+    [JSON.stringify(candidates)],
+  );
+  const problems: FieldProblem[] = [];
+  for (const { indexes } of result.rows as { indexes: number[] }[]) {
+    for (const idx of indexes.slice(1)) {
+      problems.push({ feature: idx, field: '/geometry', reason: `duplicates the polygon of feature ${indexes[0]} in this import` });
+    }
+  }
+  return problems.sort((a, b) => a.feature! - b.feature!);
+}
