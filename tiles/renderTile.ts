@@ -44,7 +44,7 @@ function tilePoolFor(db: Knex): pg.Pool | undefined {
   if (!connectionString) return undefined;
   const pool = new pg.Pool({
     connectionString, application_name: 'minefield-records-tiles', max: TILE_POOL_SIZE, pipeline: true,
-    idleTimeoutMillis: 10_000, allowExitOnIdle: true,
+    idleTimeoutMillis: 300_000, allowExitOnIdle: true,
   } as pg.PoolConfig);
   // An idle connection that the server ends (restart, dropped database) is replaced on demand.
   pool.on('error', () => undefined);
@@ -62,6 +62,10 @@ async function viewerSettings(viewer: Viewer): Promise<{ text: string; values: u
   await withViewer(recorder, viewer, async () => undefined, 'read', READ_SETTINGS);
   if (!captured) throw new Error('withViewer set no viewer settings');
   return captured;
+}
+
+function tileQuery(id: string, mode: 'exact' | 'overview', z: number, x: number, y: number): pg.QueryConfig {
+  return { name: `tile:${id}:${mode}`, text: numbered(statementFor('postgis', id, mode)), values: [z, x, y] };
 }
 
 /** knex's `?` placeholders as PostgreSQL's $1, $2, … (the statements here have no other `?`). */
@@ -87,7 +91,7 @@ async function renderPipelined(pool: pg.Pool, viewer: Viewer, layerIds: string[]
     const results = await Promise.allSettled([
       client.query('BEGIN'),
       client.query(settings.text, settings.values),
-      ...layerIds.map((id) => client.query({ name: `tile:${id}:${mode}`, text: numbered(statementFor('postgis', id, mode)), values: [z, x, y] })),
+      ...layerIds.map((id) => client.query(tileQuery(id, mode, z, x, y))),
       client.query('COMMIT'),
     ]);
     const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
