@@ -1,8 +1,8 @@
 // The viewer's change feed. The database decides what the viewer saw before and after each
-// change (feed_entries, feed_agreement_fanout: the same projection as every other read path);
-// this turns the pairs into events: create with the whole projection, delete with the id only,
-// update with a JSON Patch of the properties and the geometry added and removed.
-import { compare } from 'fast-json-patch';
+// change and turns the pair into an event (feed_entries, feed_agreement_fanout: the same
+// projection as every other read path): create with the whole projection, delete with the id
+// only, update with a JSON Patch of the properties and the geometry added and removed. The
+// parts arrive as JSON text; this only wraps them, without parsing, and pages through the log.
 import type { Knex } from 'knex';
 import { withViewer } from '../db/viewerTransaction';
 import type { Viewer } from '../server/auth/viewer';
@@ -15,11 +15,6 @@ export const COLLECTION_OF_KIND: Record<string, string> = {
   minefield_record: 'minefield-records',
   testimony: 'testimonies',
 };
-
-interface Projection {
-  properties: Record<string, unknown>;
-  geometry: GeoJSON.Geometry | null;
-}
 
 export interface FeedEvent {
   cursor: string;
@@ -42,23 +37,62 @@ export interface FeedPage {
   caughtUp: boolean;
 }
 
-/** One change of what the viewer sees, or nothing when the change touched only what it cannot see. */
-function toEvent(base: Omit<FeedEvent, 'operation' | 'feature' | 'patch' | 'geometry'>, before: Projection | null, after: Projection | null, geometryChange: FeedEvent['geometry'] | null): FeedEvent | undefined {
-  if (!before && !after) return undefined;
-  if (!before) {
-    return { ...base, operation: 'create', feature: { type: 'Feature', id: base.id, geometry: after!.geometry as GeoJSON.Geometry, properties: after!.properties } };
+/** Receives a page's events as JSON text, in order; may wait (back-pressure). */
+export interface FeedSink {
+  /** Called once, after the cursor was checked and before the first event. */
+  begin(): void;
+  event(json: string): void | Promise<void>;
+}
+
+/** One row of feed_entries / feed_agreement_fanout. */
+interface EntryRow {
+  seq: number;
+  time: string | null;
+  record_kind: string | null;
+  record_id: string | null;
+  acting_agency: string | null;
+  version: number | null;
+  operation: 'create' | 'update' | 'delete' | 'agreement' | 'scanned';
+  feature: string | null;
+  patch: string | null;
+  geometry: string | null;
+  scanned: number | null;
+}
+
+const ENTRY_COLUMNS = 'seq, "time", record_kind, record_id, acting_agency, version, operation, feature, patch, geometry, scanned';
+
+/** The event as JSON text: the database's parts (feature, patch, geometry) are JSON already. */
+function eventJson(row: EntryRow, cursor: string): string {
+  let json = `{"cursor":"${cursor}","time":${JSON.stringify(row.time)},"recordKind":${JSON.stringify(COLLECTION_OF_KIND[row.record_kind!])},`
+    + `"id":"${row.record_id}","version":${row.version ?? 'null'},"actingAgency":${JSON.stringify(row.acting_agency)},"operation":"${row.operation}"`;
+  if (row.operation === 'create') json += `,"feature":${row.feature}`;
+  else if (row.operation === 'update') {
+    json += `,"patch":${row.patch ?? '[]'}`;
+    if (row.geometry) json += `,"geometry":${row.geometry}`;
   }
-  if (!after) return { ...base, operation: 'delete' };
-  const patch = compare(before.properties, after.properties);
-  if (patch.length === 0 && !geometryChange) return undefined;
-  // The parts added and removed say what changed; the resulting shape spares a mirror rebuilding it.
-  return { ...base, operation: 'update', patch, ...(geometryChange ? { geometry: { ...geometryChange, current: after.geometry } } : {}) };
+  return `${json}}`;
 }
 
 export class FeedService {
-  constructor(private readonly db: Knex, private readonly batch = 500, private readonly maxScan = 20_000) {}
+  /**
+   * @param batch entries (or records of an agreement change) read per query
+   * @param maxScan entries one page may read: a viewer that sees little of a long log gets a
+   *   short page with a cursor past what it read, rather than holding one request for all of it
+   */
+  constructor(private readonly db: Knex, private readonly batch = 2000, private readonly maxScan = 50_000) {}
 
+  /** A page of events as objects (the live stream, tests). */
   async page(viewer: Viewer, cursor: string | undefined, limit: number, snapshotUrl: string): Promise<FeedPage> {
+    const events: FeedEvent[] = [];
+    const end = await this.write(viewer, cursor, limit, snapshotUrl, { begin: () => undefined, event: (json) => { events.push(JSON.parse(json)); } });
+    return { events, ...end };
+  }
+
+  /**
+   * A page of events, each handed to `sink` as JSON text as soon as it is read: a large page is
+   * never held whole. 410 (before `sink.begin`) when the cursor is older than the retention.
+   */
+  async write(viewer: Viewer, cursor: string | undefined, limit: number, snapshotUrl: string, sink: FeedSink): Promise<{ cursor: string; caughtUp: boolean }> {
     const start = decodeCursor(cursor);
     return withViewer(this.db, viewer, async (trx) => {
       const horizon = Number((await trx.raw('SELECT feed_horizon() AS h')).rows[0].h);
@@ -67,77 +101,71 @@ export class FeedService {
           snapshot: snapshotUrl,
         });
       }
-      return this.collect(trx, start, limit);
+      sink.begin();
+      return this.collect(trx, start, limit, sink);
     });
   }
 
-  private async collect(trx: Knex.Transaction, start: FeedPosition, limit: number): Promise<FeedPage> {
-    const events: FeedEvent[] = [];
+  private async collect(trx: Knex.Transaction, start: FeedPosition, limit: number, sink: FeedSink): Promise<{ cursor: string; caughtUp: boolean }> {
+    let emitted = 0;
     let position = start;
     let scanned = 0;
+    // Events per entry seen so far in this page: sizes the next read, so a dense page does not
+    // read entries it will not deliver, and a sparse one does not take many small reads.
+    let density = 1;
+    const done = (caughtUp: boolean) => ({ cursor: encodeCursor(position), caughtUp });
+    // An agreement change cut short by the previous page continues where it stopped.
+    if (position.after !== null) {
+      const fanned = await this.fanout(trx, position, limit, sink);
+      position = fanned.position;
+      emitted += fanned.emitted;
+      if (emitted >= limit) return done(false);
+    }
     for (;;) {
-      // An agreement change cut short by the previous page continues where it stopped.
-      if (position.after !== null) {
-        const done = await this.fanout(trx, position, limit - events.length, events);
-        position = done;
-        if (events.length >= limit) return { events, cursor: encodeCursor(position), caughtUp: false };
-      }
-      // A viewer that sees little of a long log must not hold one request for all of it.
-      if (scanned >= this.maxScan) return { events, cursor: encodeCursor(position), caughtUp: false };
-      // Read ahead a little more than the page needs, not a whole batch for a page of three.
-      const readAhead = Math.min(this.batch, Math.max(50, (limit - events.length) * 2));
-      const entries = (await trx.raw('SELECT * FROM feed_entries(?, ?)', [position.seq, readAhead])).rows;
-      if (entries.length === 0) return { events, cursor: encodeCursor(position), caughtUp: true };
-      scanned += entries.length;
-      for (const entry of entries) {
-        const seq = Number(entry.seq);
-        if (entry.record_id) {
-          const event = toEvent(
-            {
-              cursor: encodeCursor({ seq, after: null }), time: new Date(entry.committed_at).toISOString(),
-              recordKind: COLLECTION_OF_KIND[entry.record_kind], id: entry.record_id, version: entry.version, actingAgency: entry.acting_agency,
-            },
-            entry.old_projection, entry.new_projection, entry.geometry_change,
-          );
-          position = { seq, after: null };
-          if (event) events.push(event);
-        } else if (entry.grantee) {
-          position = await this.fanout(trx, { seq, after: null }, limit - events.length, events, entry);
-        } else {
-          position = { seq, after: null };
+      if (scanned >= this.maxScan) return done(false);
+      const wanted = Math.ceil(((limit - emitted) / Math.max(density, 0.01)) * 1.1);
+      const size = Math.min(this.batch, this.maxScan - scanned, Math.max(100, wanted));
+      const rows: EntryRow[] = (await trx.raw(`SELECT ${ENTRY_COLUMNS} FROM feed_entries(?, ?)`, [position.seq, size])).rows;
+      const before = emitted;
+      for (const row of rows) {
+        if (row.operation === 'scanned') {
+          position = { seq: row.seq, after: null };
+          scanned += row.scanned!;
+          if (row.scanned! < size) return done(true);
+          continue;
         }
-        if (events.length >= limit) return { events, cursor: encodeCursor(position), caughtUp: false };
+        if (row.operation === 'agreement') {
+          const fanned = await this.fanout(trx, { seq: row.seq, after: null }, limit - emitted, sink);
+          position = fanned.position;
+          emitted += fanned.emitted;
+        } else {
+          position = { seq: row.seq, after: null };
+          await sink.event(eventJson(row, encodeCursor(position)));
+          emitted++;
+        }
+        if (emitted >= limit) return done(false);
       }
+      if (rows.length === 0) return done(true);
+      density = Math.max((emitted - before) / size, 0.01);
     }
   }
 
   /** The events an agreement change makes for the viewer, after `position.after`, at most `room`. */
-  private async fanout(trx: Knex.Transaction, position: FeedPosition, room: number, events: FeedEvent[], entry?: any): Promise<FeedPosition> {
-    const header = entry ?? (await trx.raw('SELECT * FROM feed_entries(?, 1)', [position.seq - 1])).rows[0];
+  private async fanout(trx: Knex.Transaction, position: FeedPosition, room: number, sink: FeedSink): Promise<{ position: FeedPosition; emitted: number }> {
     let after = position.after;
-    let remaining = room;
+    let emitted = 0;
     for (;;) {
-      const rows = (await trx.raw('SELECT * FROM feed_agreement_fanout(?, ?::uuid, ?)', [position.seq, after, this.batch])).rows;
+      const rows: EntryRow[] = (await trx.raw(`SELECT ${ENTRY_COLUMNS} FROM feed_agreement_fanout(?, ?::uuid, ?)`, [position.seq, after, this.batch])).rows;
+      if (rows.length === 0) return { position: { seq: position.seq, after: null }, emitted };
       for (const row of rows) {
         after = row.record_id;
-        const geometryChanged = row.old_projection && row.new_projection
-          && JSON.stringify(row.old_projection.geometry) !== JSON.stringify(row.new_projection.geometry);
-        const event = toEvent(
-          {
-            cursor: encodeCursor({ seq: position.seq, after }), time: new Date(header.committed_at).toISOString(),
-            recordKind: COLLECTION_OF_KIND[header.target_kind], id: row.record_id, version: row.version, actingAgency: header.acting_agency,
-          },
-          row.old_projection, row.new_projection,
-          geometryChanged
-            ? (await trx.raw('SELECT feed_geometry_change(?::jsonb, ?::jsonb) AS g', [JSON.stringify(row.old_projection.geometry), JSON.stringify(row.new_projection.geometry)])).rows[0].g
-            : null,
-        );
-        if (event) {
-          events.push(event);
-          if (--remaining <= 0) return { seq: position.seq, after };
+        if (row.operation === 'scanned') {
+          if (row.scanned! < this.batch) return { position: { seq: position.seq, after: null }, emitted };
+          continue;
         }
+        await sink.event(eventJson(row, encodeCursor({ seq: position.seq, after })));
+        if (++emitted >= room) return { position: { seq: position.seq, after }, emitted };
       }
-      if (rows.length < this.batch) return { seq: position.seq, after: null };
     }
   }
 

@@ -25,34 +25,107 @@ const GEOMETRY: Record<(typeof KINDS)[number], string> = {
   testimony: 'described_geom',
 };
 
-const projectionBranch = (kind: (typeof KINDS)[number]) => `
-      WHEN '${kind}' THEN
-        SELECT CASE WHEN r.retired_at IS NOT NULL OR (r.restricted AND level <> 'owner') THEN NULL
-          ELSE jsonb_build_object('properties', project_${kind}(r, level),
-            'geometry', ST_AsGeoJSON(CASE WHEN level = 'footprint' THEN r.footprint_geom ELSE r.${GEOMETRY[kind]} END, 9)::jsonb) END
-        INTO projection FROM (SELECT (state::${kind}).*) AS r;`;
+type Kind = (typeof KINDS)[number];
 
-const currentStateBranch = (kind: (typeof KINDS)[number]) => `
-      WHEN '${kind}' THEN SELECT r::text INTO current_state FROM ${kind} r WHERE r.id = p_id;`;
+// Whether a record state is visible at a level: a level above none, not retired, and restricted
+// only for its owner (the access views' condition; the records API drops retired records).
+const visible = (state: string, exists: string, level: string) =>
+  `(${exists} AND coalesce(${level}, 'none') <> 'none' AND (${state}).retired_at IS NULL AND (${level} = 'owner' OR NOT (${state}).restricted))`;
 
-const fanoutBranch = (kind: (typeof KINDS)[number]) => `
+// The geometry a level shows: the footprint at footprint, the record's own geometry above.
+const levelGeometry = (kind: Kind, state: string, level: string) =>
+  `CASE WHEN ${level} = 'footprint' THEN (${state}).footprint_geom ELSE (${state}).${GEOMETRY[kind]} END`;
+
+// RFC 6902 patch, as JSON text, from one projection (a jsonb object) to the other: replace or add
+// each member whose value differs, remove each member that is gone; NULL when nothing differs.
+// (jsonb_exists is the ? operator, which knex.raw would take for a binding.)
+const jsonPointer = (key: string) => `'/' || replace(replace(${key}, '~', '~0'), '/', '~1')`;
+const patchOf = (before: string, after: string) => `
+      (SELECT '[' || string_agg(op, ',') || ']' FROM (
+         SELECT json_build_object('op', CASE WHEN jsonb_exists(${before}, m.key) THEN 'replace' ELSE 'add' END, 'path', ${jsonPointer('m.key')}, 'value', m.value)::text AS op
+         FROM jsonb_each(${after}) AS m WHERE ${before} -> m.key IS DISTINCT FROM m.value
+         UNION ALL
+         SELECT json_build_object('op', 'remove', 'path', ${jsonPointer('k')})::text
+         FROM jsonb_object_keys(${before}) AS k WHERE NOT jsonb_exists(${after}, k)) AS ops)`;
+
+// The events of one record kind, from a source of state pairs with the columns
+//   seq, record_id, committed_at, acting_agency,
+//   o, o_exists, o_level (the state before and the level it was seen at),
+//   n, n_exists, n_level (the state after and the level it is seen at).
+// Pairs that neither side sees are dropped before anything is projected; an update that changes
+// nothing the viewer sees is dropped after. Each side is projected with project_<kind>() — the
+// function of the access views — once; geometry is compared, and diffed, only on updates.
+const eventsOf = (kind: Kind, source: string) => `
+      SELECT s.seq, s.committed_at, s.acting_agency, s.record_id, v.operation,
+        (p.new_p ->> 'version')::integer AS version,
+        CASE WHEN v.operation = 'create' THEN
+          '{"type":"Feature","id":"' || s.record_id || '","geometry":' || coalesce(ST_AsGeoJSON(p.new_g, 9), 'null')
+          || ',"properties":' || p.new_p::text || '}' END AS feature,
+        d.patch, d.geometry
+      FROM (${source}) AS s
+      CROSS JOIN LATERAL (SELECT CASE WHEN x.ov AND x.nv THEN 'update' WHEN x.nv THEN 'create' WHEN x.ov THEN 'delete' END AS operation, x.ov, x.nv
+        FROM (SELECT ${visible('s.o', 's.o_exists', 's.o_level')} AS ov, ${visible('s.n', 's.n_exists', 's.n_level')} AS nv) AS x) AS v
+      CROSS JOIN LATERAL (SELECT
+          CASE WHEN v.operation = 'update' THEN project_${kind}(s.o, s.o_level) END AS old_p,
+          CASE WHEN v.nv THEN project_${kind}(s.n, s.n_level) END AS new_p,
+          CASE WHEN v.operation = 'update' THEN ${levelGeometry(kind, 's.o', 's.o_level')} END AS old_g,
+          CASE WHEN v.nv THEN ${levelGeometry(kind, 's.n', 's.n_level')} END AS new_g
+        OFFSET 0) AS p
+      CROSS JOIN LATERAL (SELECT
+          CASE WHEN v.operation = 'update' AND p.old_p IS DISTINCT FROM p.new_p THEN ${patchOf('p.old_p', 'p.new_p')} END AS patch,
+          CASE WHEN v.operation = 'update' AND p.old_g IS DISTINCT FROM p.new_g THEN feed_geometry_change(p.old_g, p.new_g) END AS geometry
+        OFFSET 0) AS d
+      WHERE v.operation IS NOT NULL AND (v.operation <> 'update' OR d.patch IS NOT NULL OR d.geometry IS NOT NULL)`;
+
+// Commit times as JSON wants them (what Date.prototype.toISOString gives).
+const ISO_TIME = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+// One page of the log, per kind: each entry's state before (its own row text) and after (the
+// next entry's before, or the current row), at the level in force right after the entry.
+const entryBranch = (kind: Kind) => `
+      SELECT e.seq, ${ISO_TIME('e.committed_at')}, '${kind}'::text, e.record_id, e.acting_agency, e.version, e.operation, e.feature, e.patch, e.geometry, NULL::bigint
+      FROM (${eventsOf(kind, `
+        SELECT l.seq, l.record_id, l.committed_at, l.acting_agency,
+          st.o, l.before IS NOT NULL AS o_exists, l.level AS o_level,
+          st.n, CASE WHEN l.has_next THEN l.next_before IS NOT NULL ELSE cur.id IS NOT NULL END AS n_exists, l.level AS n_level
+        FROM levelled AS l
+        LEFT JOIN LATERAL (SELECT c AS row, c.id FROM ${kind} AS c WHERE c.id = l.record_id AND NOT l.has_next) AS cur ON true
+        CROSS JOIN LATERAL (SELECT l.before::${kind} AS o, CASE WHEN l.has_next THEN l.next_before::${kind} ELSE cur.row END AS n OFFSET 0) AS st
+        WHERE l.record_kind = '${kind}'`)}) AS e`;
+
+// An agreement change, per kind: each of a page of the owner's records (by id) at its state
+// right after the change, seen at the old level and at the new one. Ends with a row that says
+// how far the page went (operation 'scanned', the last id and how many records it held).
+const fanoutBranch = (kind: Kind) => `
       WHEN '${kind}' THEN
         RETURN QUERY
-        SELECT r.id, CASE WHEN e.new_level = 'full' THEN (p.new_projection->'properties'->>'version')::integer END,
-          p.old_projection, p.new_projection
-        FROM (SELECT id FROM ${kind} WHERE owner_agency = e.owner_agency AND (p_after IS NULL OR id > p_after)
-              ORDER BY id LIMIT p_limit) AS r
-        CROSS JOIN LATERAL (SELECT feed_state('${kind}', r.id, p_seq) AS state OFFSET 0) AS s
-        CROSS JOIN LATERAL (SELECT feed_projection('${kind}', s.state, e.old_level) AS old_projection,
-                                   feed_projection('${kind}', s.state, e.new_level) AS new_projection OFFSET 0) AS p
-        ORDER BY r.id;`;
+        SELECT u.* FROM (
+        WITH fanned AS MATERIALIZED (
+          SELECT r.id FROM ${kind} AS r WHERE r.owner_agency = a.owner_agency AND (p_after IS NULL OR r.id > p_after)
+          ORDER BY r.id LIMIT p_limit)
+        SELECT e.seq, ${ISO_TIME('e.committed_at')}, '${kind}'::text, e.record_id, e.acting_agency, e.version, e.operation, e.feature, e.patch, e.geometry, NULL::bigint
+        FROM (${eventsOf(kind, `
+          SELECT a.seq, r.id AS record_id, a.committed_at, a.acting_agency,
+            st.s AS o, st.found AS o_exists, a.old_level AS o_level, st.s AS n, st.found AS n_exists, a.new_level AS n_level
+          FROM fanned AS r
+          LEFT JOIN LATERAL (SELECT n.before, true AS found FROM change_log AS n
+            WHERE n.record_id = r.id AND n.record_kind = '${kind}' AND n.seq > a.seq ORDER BY n.seq LIMIT 1) AS nx ON true
+          LEFT JOIN LATERAL (SELECT c AS row, c.id FROM ${kind} AS c WHERE c.id = r.id AND nx.found IS NULL) AS cur ON true
+          CROSS JOIN LATERAL (SELECT CASE WHEN nx.found THEN nx.before::${kind} ELSE cur.row END AS s,
+            CASE WHEN nx.found THEN nx.before IS NOT NULL ELSE cur.id IS NOT NULL END AS found OFFSET 0) AS st`)}) AS e
+        UNION ALL
+        SELECT a.seq, NULL, '${kind}', (SELECT f.id FROM fanned AS f ORDER BY f.id DESC LIMIT 1), NULL, NULL, 'scanned', NULL, NULL, NULL, (SELECT count(*) FROM fanned)
+        WHERE EXISTS (SELECT FROM fanned)
+        ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, patch, geometry, scanned)
+        ORDER BY u.record_id, u.operation = 'scanned';`;
 
-const snapshotBranch = (kind: (typeof KINDS)[number]) => `
-    RETURN QUERY
-    SELECT '${kind}'::text, r.id, r.version, p.projection
-    FROM ${kind} r
-    CROSS JOIN LATERAL (SELECT feed_projection('${kind}', r::text, feed_level(r.owner_agency, '${kind}', cursor_seq)) AS projection OFFSET 0) AS p
-    WHERE p.projection IS NOT NULL;`;
+// The snapshot, per kind: every record the viewer sees now, projected at its level now.
+const snapshotBranch = (kind: Kind) => `
+    SELECT '${kind}'::text, r.id, r.version,
+      jsonb_build_object('properties', project_${kind}(r, va.level), 'geometry', ST_AsGeoJSON(${levelGeometry(kind, 'r', 'va.level')}, 9)::jsonb)
+    FROM ${kind} AS r
+    JOIN viewer_access AS va ON va.owner_agency = r.owner_agency AND va.record_kind = '${kind}'
+    WHERE ${visible('r', 'true', 'va.level')}`;
 
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
@@ -96,7 +169,8 @@ export async function up(knex: Knex): Promise<void> {
         SELECT TG_ARGV[0], o.id, o.owner_agency, viewer_agency(), nullif(current_setting('app.subject', true), ''),
           o::text
         FROM previous AS o JOIN updated AS n ON n.id = o.id
-        WHERE n::text IS DISTINCT FROM o::text
+        -- Binary comparison: cheaper than comparing text forms, and never misses a change.
+        WHERE NOT n *= o
         ORDER BY o.id
         ON CONFLICT (txid, record_kind, record_id) WHERE record_id IS NOT NULL DO NOTHING;
       END IF;
@@ -146,97 +220,89 @@ export async function up(knex: Knex): Promise<void> {
     `);
   }
 
-  // The feed's functions: all for the viewer of the transaction (viewer_agency(), viewer_role()).
+  // The feed's functions: all for the viewer of the transaction (viewer_agency(), viewer_role(),
+  // viewer_grantee(), viewer_access — the sharing migration's definitions).
   await knex.raw(`
-    -- The level the viewer held for an owner's records of a kind right after entry p_seq.
-    CREATE FUNCTION feed_level(p_owner text, p_kind text, p_seq bigint) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
-      SELECT CASE
-        WHEN p_owner = viewer_agency() AND viewer_role() IN ('editor', 'viewer', 'admin') THEN 'owner'
-        ELSE coalesce(
-          (SELECT old_level FROM change_log WHERE record_kind = 'sharing_agreement' AND owner_agency = p_owner
-             AND grantee = viewer_grantee() AND target_kind = p_kind AND seq > p_seq ORDER BY seq LIMIT 1),
-          (SELECT level FROM sharing_agreement WHERE owner_agency = p_owner AND grantee = viewer_grantee() AND record_kind = p_kind),
-          'none')
-      END
-    $$;
-
-    -- A record's state right after entry p_seq: NULL when it did not exist yet.
-    CREATE FUNCTION feed_state(p_kind text, p_id uuid, p_seq bigint) RETURNS text
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
-    DECLARE
-      next_entry record;
-      current_state text;
-    BEGIN
-      SELECT before, seq INTO next_entry FROM change_log
-       WHERE record_id = p_id AND record_kind = p_kind AND seq > p_seq ORDER BY seq LIMIT 1;
-      IF FOUND THEN RETURN next_entry.before; END IF;
-      CASE p_kind ${KINDS.map(currentStateBranch).join('')}
-      END CASE;
-      RETURN current_state;
-    END $$;
-
-    -- What a viewer at a level sees of a record state: {properties, geometry}, or NULL.
-    CREATE FUNCTION feed_projection(p_kind text, state text, level text) RETURNS jsonb
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
-    DECLARE
-      projection jsonb;
-    BEGIN
-      IF state IS NULL OR level IS NULL OR level = 'none' THEN RETURN NULL; END IF;
-      CASE p_kind ${KINDS.map(projectionBranch).join('')}
-      END CASE;
-      RETURN projection;
-    END $$;
-
-    -- Geometry change between two projections: what was added and removed, and how much.
-    CREATE FUNCTION feed_geometry_change(old_geometry jsonb, new_geometry jsonb) RETURNS jsonb
+    -- Geometry change between two shapes, as JSON text: the parts added and removed, their m², and
+    -- the resulting shape; NULL when nothing a client could see changed (the same GeoJSON).
+    CREATE FUNCTION feed_geometry_change(old_geometry geometry, new_geometry geometry) RETURNS text
     LANGUAGE sql IMMUTABLE AS $$
-      SELECT jsonb_build_object(
-        'addedM2', coalesce(ST_Area(added::geography), 0), 'removedM2', coalesce(ST_Area(removed::geography), 0),
-        'added', CASE WHEN ST_IsEmpty(added) THEN NULL ELSE ST_AsGeoJSON(added, 9)::jsonb END,
-        'removed', CASE WHEN ST_IsEmpty(removed) THEN NULL ELSE ST_AsGeoJSON(removed, 9)::jsonb END)
-      FROM (SELECT ST_SetSRID(ST_GeomFromGeoJSON(old_geometry), 4326) AS o, ST_SetSRID(ST_GeomFromGeoJSON(new_geometry), 4326) AS n) AS g,
-        LATERAL (SELECT ST_Difference(n, o) AS added, ST_Difference(o, n) AS removed) AS d
+      SELECT CASE WHEN ST_AsGeoJSON(old_geometry, 9) IS NOT DISTINCT FROM ST_AsGeoJSON(new_geometry, 9) THEN NULL ELSE
+        '{"addedM2":' || to_json(coalesce(ST_Area(added::geography), 0))::text
+        || ',"removedM2":' || to_json(coalesce(ST_Area(removed::geography), 0))::text
+        || ',"added":' || CASE WHEN added IS NULL OR ST_IsEmpty(added) THEN 'null' ELSE ST_AsGeoJSON(added, 9) END
+        || ',"removed":' || CASE WHEN removed IS NULL OR ST_IsEmpty(removed) THEN 'null' ELSE ST_AsGeoJSON(removed, 9) END
+        || ',"current":' || coalesce(ST_AsGeoJSON(new_geometry, 9), 'null') || '}' END
+      FROM (SELECT ST_Difference(new_geometry, old_geometry) AS added, ST_Difference(old_geometry, new_geometry) AS removed) AS d
     $$;
 
-    -- OFFSET 0 fences each step: without it the planner pastes the function calls into every
-    -- reference and runs each projection three times.
+    -- The viewer's events in the entries after p_after, at most p_limit entries, set-based:
+    --  - the level for each entry: viewer_access now, or, when the agreement changed since the
+    --    entry, the old level of the first change after it (the agreement log);
+    --  - entries the viewer sees at no level are dropped before any state is read;
+    --  - each record entry becomes create / update / delete / nothing (eventsOf above), with
+    --    properties, patch and geometry as JSON text;
+    --  - an agreement change for the viewer comes as operation 'agreement' (its records follow
+    --    from feed_agreement_fanout);
+    --  - a last row, operation 'scanned', gives the last entry read and how many were read, so a
+    --    reader moves past entries that held nothing for it.
     CREATE FUNCTION feed_entries(p_after bigint, p_limit integer)
-    RETURNS TABLE (seq bigint, committed_at timestamptz, record_kind text, record_id uuid, owner_agency text,
-      acting_agency text, version integer, old_projection jsonb, new_projection jsonb, geometry_change jsonb,
-      grantee text, target_kind text, old_level text, new_level text)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
-      SELECT e.seq, e.committed_at, e.record_kind, e.record_id, e.owner_agency, e.acting_agency,
-        -- Below full the version is not shown: its jumps would count the edits the viewer cannot see.
-        CASE WHEN l.level IN ('owner', 'full') THEN (p.new_projection->'properties'->>'version')::integer END,
-        p.old_projection, p.new_projection,
-        CASE WHEN p.old_projection IS NOT NULL AND p.new_projection IS NOT NULL
-               AND p.old_projection->'geometry' IS DISTINCT FROM p.new_projection->'geometry'
-             THEN feed_geometry_change(p.old_projection->'geometry', p.new_projection->'geometry') END,
-        CASE WHEN e.record_id IS NULL AND e.grantee = viewer_grantee() AND e.owner_agency IS DISTINCT FROM viewer_agency() THEN e.grantee END,
-        e.target_kind, e.old_level, e.new_level
-      FROM (SELECT * FROM change_log c WHERE c.seq > p_after ORDER BY c.seq LIMIT p_limit) AS e
-      CROSS JOIN LATERAL (SELECT CASE WHEN e.record_id IS NOT NULL THEN feed_level(e.owner_agency, e.record_kind, e.seq) END AS level OFFSET 0) AS l
-      CROSS JOIN LATERAL (SELECT CASE WHEN e.record_id IS NOT NULL AND l.level <> 'none' THEN feed_state(e.record_kind, e.record_id, e.seq) END AS state OFFSET 0) AS s
-      CROSS JOIN LATERAL (SELECT feed_projection(e.record_kind, e.before, l.level) AS old_projection,
-                                 feed_projection(e.record_kind, s.state, l.level) AS new_projection OFFSET 0) AS p
-      ORDER BY e.seq
-    $$;
-
-    -- The owner's records of the kind, in id order after p_after, with the viewer's projection
-    -- before and after the agreement change. Paged by id, not by offset: records created since
-    -- (they did not exist at p_seq and project to nothing) cannot shift a page.
-    CREATE FUNCTION feed_agreement_fanout(p_seq bigint, p_after uuid, p_limit integer)
-    RETURNS TABLE (record_id uuid, version integer, old_projection jsonb, new_projection jsonb)
+    RETURNS TABLE (seq bigint, "time" text, record_kind text, record_id uuid, acting_agency text, version integer,
+      operation text, feature text, patch text, geometry text, scanned bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
     #variable_conflict use_column
     DECLARE
-      e record;
+      v_agency text := viewer_agency();
+      v_grantee text := viewer_grantee();
     BEGIN
-      SELECT * INTO e FROM change_log c WHERE c.seq = p_seq AND c.record_kind = 'sharing_agreement'
+      RETURN QUERY
+      SELECT u.* FROM (
+      WITH page AS MATERIALIZED (
+        SELECT c.seq, c.committed_at, c.record_kind, c.record_id, c.owner_agency, c.acting_agency, c.before,
+          c.grantee, c.target_kind, c.old_level, c.new_level
+        FROM change_log AS c WHERE c.seq > p_after ORDER BY c.seq LIMIT p_limit
+      ), levelled AS MATERIALIZED (
+        SELECT p.seq, p.committed_at, p.record_kind, p.record_id, p.acting_agency, p.before, lv.level,
+          nx.before AS next_before, coalesce(nx.found, false) AS has_next
+        FROM page AS p
+        LEFT JOIN viewer_access AS va ON va.owner_agency = p.owner_agency AND va.record_kind = p.record_kind
+        CROSS JOIN LATERAL (SELECT CASE WHEN va.level = 'owner' THEN 'owner' ELSE coalesce(
+            (SELECT h.old_level FROM change_log AS h WHERE h.record_kind = 'sharing_agreement' AND h.owner_agency = p.owner_agency
+               AND h.grantee = v_grantee AND h.target_kind = p.record_kind AND h.seq > p.seq ORDER BY h.seq LIMIT 1),
+            va.level, 'none') END AS level) AS lv
+        LEFT JOIN LATERAL (SELECT n.before, true AS found FROM change_log AS n
+          WHERE n.record_id = p.record_id AND n.record_kind = p.record_kind AND n.seq > p.seq ORDER BY n.seq LIMIT 1) AS nx ON true
+        WHERE p.record_id IS NOT NULL AND lv.level <> 'none'
+      )
+      ${KINDS.map(entryBranch).join('\n      UNION ALL')}
+      UNION ALL
+      SELECT p.seq, ${ISO_TIME('p.committed_at')}, p.target_kind, NULL::uuid, p.acting_agency, NULL::integer, 'agreement',
+        NULL::text, NULL::text, NULL::text, NULL::bigint
+      FROM page AS p
+      WHERE p.record_kind = 'sharing_agreement' AND p.grantee = v_grantee AND p.owner_agency IS DISTINCT FROM v_agency
+      UNION ALL
+      SELECT max(p.seq), NULL, NULL, NULL, NULL, NULL, 'scanned', NULL, NULL, NULL, count(*) FROM page AS p HAVING count(*) > 0
+      ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, patch, geometry, scanned)
+      ORDER BY u.seq, u.operation = 'scanned';
+    END $$;
+
+    -- The events an agreement change makes for the viewer (its grantee, not its owner): the
+    -- owner's records in id order after p_after, at most p_limit of them, each seen before at
+    -- the old level and after at the new one. Paged by id, not by offset: records created since
+    -- (they did not exist at p_seq and project to nothing) cannot shift a page.
+    CREATE FUNCTION feed_agreement_fanout(p_seq bigint, p_after uuid, p_limit integer)
+    RETURNS TABLE (seq bigint, "time" text, record_kind text, record_id uuid, acting_agency text, version integer,
+      operation text, feature text, patch text, geometry text, scanned bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
+    #variable_conflict use_column
+    DECLARE
+      a record;
+    BEGIN
+      SELECT c.seq, c.committed_at, c.acting_agency, c.owner_agency, c.target_kind, c.old_level, c.new_level INTO a
+      FROM change_log AS c WHERE c.seq = p_seq AND c.record_kind = 'sharing_agreement'
         AND c.grantee = viewer_grantee() AND c.owner_agency IS DISTINCT FROM viewer_agency();
       IF NOT FOUND THEN RETURN; END IF;
-      CASE e.target_kind ${KINDS.map(fanoutBranch).join('')}
+      CASE a.target_kind ${KINDS.map(fanoutBranch).join('')}
       END CASE;
     END $$;
 
@@ -245,11 +311,13 @@ export async function up(knex: Knex): Promise<void> {
     CREATE FUNCTION feed_snapshot_cursor() RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
       SELECT greatest(coalesce((SELECT max(seq) FROM change_log), 0), (SELECT pruned_through FROM change_log_horizon))
     $$;
+    -- In the snapshot of cursor_seq the agreements are those in force right after it: the
+    -- levels are viewer_access's.
     CREATE FUNCTION feed_snapshot(cursor_seq bigint)
     RETURNS TABLE (record_kind text, record_id uuid, version integer, projection jsonb)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
-    BEGIN ${KINDS.map(snapshotBranch).join('')}
-    END $$;
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    ${KINDS.map(snapshotBranch).join('\n    UNION ALL')}
+    $$;
 
     CREATE FUNCTION feed_horizon() RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
       SELECT pruned_through FROM change_log_horizon
@@ -267,8 +335,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
     DROP TRIGGER IF EXISTS sharing_agreement_change_log ON sharing_agreement;
     DROP FUNCTION IF EXISTS feed_horizon(), feed_snapshot(bigint), feed_snapshot_cursor(), feed_agreement_fanout(bigint, uuid, integer),
-      feed_entries(bigint, integer), feed_geometry_change(jsonb, jsonb), feed_projection(text, text, text),
-      feed_state(text, uuid, bigint), feed_level(text, text, bigint);
+      feed_entries(bigint, integer), feed_geometry_change(geometry, geometry);
     DROP TABLE IF EXISTS change_commit, change_log_horizon, change_log;
     DROP FUNCTION IF EXISTS change_log_sequence(), change_log_agreement(), change_log_touch();
     DROP SEQUENCE IF EXISTS change_seq;

@@ -21,10 +21,43 @@ export function feedRoutes(feed: FeedService, stream: FeedStream, config: Config
   const router = Router();
   const snapshotUrl = (req: Request) => `${baseUrl(req, config)}/feed/snapshot`;
 
+  // The page is written as it is read: events go out as the database produces them, and the
+  // cursor and links follow them (a large page is never held whole). Errors before the first
+  // byte (410 for a pruned cursor, 400) are problems as usual; one after it cuts the response,
+  // which a client sees as a broken page and retries.
   router.get('/feed', requireViewer, async (req, res) => {
-    const page = await feed.page(req.viewer!, cursorOf(req), limitOf(req), snapshotUrl(req));
-    const next = `${baseUrl(req, config)}/feed?after=${page.cursor}&limit=${limitOf(req)}`;
-    res.set('Cache-Control', 'no-store').json({ ...page, links: [{ rel: 'next', href: next }] });
+    const limit = limitOf(req);
+    let first = true;
+    let started = false;
+    const drained = () => new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+    try {
+      const page = await feed.write(req.viewer!, cursorOf(req), limit, snapshotUrl(req), {
+        begin: () => {
+          started = true;
+          res.status(200).set({ 'Cache-Control': 'no-store', 'Content-Type': 'application/json; charset=utf-8' });
+          res.write('{"events":[');
+        },
+        event: (json) => {
+          const more = res.write(first ? json : `,${json}`);
+          first = false;
+          if (!more && !res.destroyed) return drained();
+        },
+      });
+      const next = `${baseUrl(req, config)}/feed?after=${page.cursor}&limit=${limit}`;
+      res.end(`],"cursor":${JSON.stringify(page.cursor)},"caughtUp":${page.caughtUp},"links":${JSON.stringify([{ rel: 'next', href: next }])}}`);
+    } catch (error) {
+      if (!started) throw error;
+      req.log?.error({ err: error }, 'feed page failed after it started; response cut');
+      res.destroy(error as Error);
+    }
   });
 
   router.get('/feed/snapshot', requireViewer, async (req, res) => {
