@@ -17,6 +17,10 @@ import { EXACT_FROM_ZOOM } from './tileSql';
 
 // JIT compilation costs more than it saves on tile-sized queries (measured 25–30 % at z6–10).
 const READ_SETTINGS = { settings: { jit: 'off' } };
+// Prepared statements use the generic plan from the first execution: the same plan serves every
+// tile (an index scan of the box), and a custom plan of the access views costs more to make
+// (10–20 ms) than a small tile does to run; by default each connection would make five first.
+const PIPELINED_SETTINGS = { settings: { jit: 'off', plan_cache_mode: 'force_generic_plan' } };
 
 /** Connections of the pipelined tile pool (beside knex's own pool). */
 const TILE_POOL_SIZE = 4;
@@ -59,7 +63,7 @@ async function viewerSettings(viewer: Viewer): Promise<{ text: string; values: u
       raw: async (sql: string, bindings: unknown[]) => { captured = { text: numbered(sql), values: bindings }; },
     }),
   } as unknown as Knex;
-  await withViewer(recorder, viewer, async () => undefined, 'read', READ_SETTINGS);
+  await withViewer(recorder, viewer, async () => undefined, 'read', PIPELINED_SETTINGS);
   if (!captured) throw new Error('withViewer set no viewer settings');
   return captured;
 }
