@@ -1,8 +1,10 @@
 // The viewer's change feed. The database decides what the viewer saw before and after each
-// change and turns the pair into an event (feed_entries, feed_agreement_fanout: the same
+// change and what kind of event the pair makes (feed_entries, feed_agreement_fanout: the same
 // projection as every other read path): create with the whole projection, delete with the id
-// only, update with a JSON Patch of the properties and the geometry added and removed. The
-// parts arrive as JSON text; this only wraps them, without parsing, and pages through the log.
+// only, update with the properties before and after and the geometry added and removed. The
+// parts arrive as JSON text; this wraps them into events without re-encoding, computes an
+// update's JSON Patch, and pages through the log.
+import { compare } from 'fast-json-patch';
 import type { Knex } from 'knex';
 import { withViewer } from '../db/viewerTransaction';
 import type { Viewer } from '../server/auth/viewer';
@@ -54,23 +56,28 @@ interface EntryRow {
   version: number | null;
   operation: 'create' | 'update' | 'delete' | 'agreement' | 'scanned';
   feature: string | null;
-  patch: string | null;
+  old_properties: string | null;
+  new_properties: string | null;
   geometry: string | null;
   scanned: number | null;
 }
 
-const ENTRY_COLUMNS = 'seq, "time", record_kind, record_id, acting_agency, version, operation, feature, patch, geometry, scanned';
+const ENTRY_COLUMNS = 'seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, scanned';
 
-/** The event as JSON text: the database's parts (feature, patch, geometry) are JSON already. */
-function eventJson(row: EntryRow, cursor: string): string {
-  let json = `{"cursor":"${cursor}","time":${JSON.stringify(row.time)},"recordKind":${JSON.stringify(COLLECTION_OF_KIND[row.record_kind!])},`
-    + `"id":"${row.record_id}","version":${row.version ?? 'null'},"actingAgency":${JSON.stringify(row.acting_agency)},"operation":"${row.operation}"`;
-  if (row.operation === 'create') json += `,"feature":${row.feature}`;
+/**
+ * The event as JSON text (the database's feature and geometry change are JSON already), or
+ * undefined for an update whose patch is empty and whose geometry did not change.
+ */
+function eventJson(row: EntryRow, cursor: string): string | undefined {
+  let body: string;
+  if (row.operation === 'create') body = `,"feature":${row.feature}`;
   else if (row.operation === 'update') {
-    json += `,"patch":${row.patch ?? '[]'}`;
-    if (row.geometry) json += `,"geometry":${row.geometry}`;
-  }
-  return `${json}}`;
+    const patch = compare(JSON.parse(row.old_properties!), JSON.parse(row.new_properties!));
+    if (patch.length === 0 && !row.geometry) return undefined;
+    body = `,"patch":${JSON.stringify(patch)}${row.geometry ? `,"geometry":${row.geometry}` : ''}`;
+  } else body = '';
+  return `{"cursor":"${cursor}","time":${JSON.stringify(row.time)},"recordKind":${JSON.stringify(COLLECTION_OF_KIND[row.record_kind!])},`
+    + `"id":"${row.record_id}","version":${row.version ?? 'null'},"actingAgency":${JSON.stringify(row.acting_agency)},"operation":"${row.operation}"${body}}`;
 }
 
 export class FeedService {
@@ -140,7 +147,9 @@ export class FeedService {
           emitted += fanned.emitted;
         } else {
           position = { seq: row.seq, after: null };
-          await sink.event(eventJson(row, encodeCursor(position)));
+          const json = eventJson(row, encodeCursor(position));
+          if (json === undefined) continue;
+          await sink.event(json);
           emitted++;
         }
         if (emitted >= limit) return done(false);
@@ -163,7 +172,9 @@ export class FeedService {
           if (row.scanned! < this.batch) return { position: { seq: position.seq, after: null }, emitted };
           continue;
         }
-        await sink.event(eventJson(row, encodeCursor({ seq: position.seq, after })));
+        const json = eventJson(row, encodeCursor({ seq: position.seq, after }));
+        if (json === undefined) continue;
+        await sink.event(json);
         if (++emitted >= room) return { position: { seq: position.seq, after }, emitted };
       }
     }

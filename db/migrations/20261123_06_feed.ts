@@ -12,8 +12,11 @@ import type { Knex } from 'knex';
 //   sequence would, when a transaction that drew a lower number commits later).
 // - The state of a record after an entry is the state before the record's next entry, or the
 //   current row when there is none: no row snapshot is stored twice, and a bulk import logs
-//   only small rows. States are kept in the row's own text form (geometry as hex EWKB), which
-//   casts straight back to the row type — jsonb would turn each geometry into GeoJSON and back.
+//   only small rows. States are kept as values of the record's own row type (one column per
+//   kind): no text to write on the way in nor to parse on the way out — jsonb would turn each
+//   geometry into GeoJSON and back, text costs a parse of every column per read. Rows up to a
+//   page are kept uncompressed (toast_tuple_target), so reading a state's fields does not
+//   decompress it field by field.
 // - A viewer's projection at any point reuses project_<kind>() — the function the access views
 //   use — with the level in force then (the agreement log gives it).
 
@@ -36,32 +39,22 @@ const visible = (state: string, exists: string, level: string) =>
 const levelGeometry = (kind: Kind, state: string, level: string) =>
   `CASE WHEN ${level} = 'footprint' THEN (${state}).footprint_geom ELSE (${state}).${GEOMETRY[kind]} END`;
 
-// RFC 6902 patch, as JSON text, from one projection (a jsonb object) to the other: replace or add
-// each member whose value differs, remove each member that is gone; NULL when nothing differs.
-// (jsonb_exists is the ? operator, which knex.raw would take for a binding.)
-const jsonPointer = (key: string) => `'/' || replace(replace(${key}, '~', '~0'), '/', '~1')`;
-const patchOf = (before: string, after: string) => `
-      (SELECT '[' || string_agg(op, ',') || ']' FROM (
-         SELECT json_build_object('op', CASE WHEN jsonb_exists(${before}, m.key) THEN 'replace' ELSE 'add' END, 'path', ${jsonPointer('m.key')}, 'value', m.value)::text AS op
-         FROM jsonb_each(${after}) AS m WHERE ${before} -> m.key IS DISTINCT FROM m.value
-         UNION ALL
-         SELECT json_build_object('op', 'remove', 'path', ${jsonPointer('k')})::text
-         FROM jsonb_object_keys(${before}) AS k WHERE NOT jsonb_exists(${after}, k)) AS ops)`;
-
 // The events of one record kind, from a source of state pairs with the columns
 //   seq, record_id, committed_at, acting_agency,
 //   o, o_exists, o_level (the state before and the level it was seen at),
 //   n, n_exists, n_level (the state after and the level it is seen at).
 // Pairs that neither side sees are dropped before anything is projected; an update that changes
 // nothing the viewer sees is dropped after. Each side is projected with project_<kind>() — the
-// function of the access views — once; geometry is compared, and diffed, only on updates.
+// function of the access views — once; geometry is compared, and diffed, only on updates. An
+// update carries both projections' properties as JSON text: the service makes the JSON Patch.
 const eventsOf = (kind: Kind, source: string) => `
       SELECT s.seq, s.committed_at, s.acting_agency, s.record_id, v.operation,
         (p.new_p ->> 'version')::integer AS version,
         CASE WHEN v.operation = 'create' THEN
           '{"type":"Feature","id":"' || s.record_id || '","geometry":' || coalesce(ST_AsGeoJSON(p.new_g, 9), 'null')
           || ',"properties":' || p.new_p::text || '}' END AS feature,
-        d.patch, d.geometry
+        CASE WHEN v.operation = 'update' THEN p.old_p::text END AS old_properties,
+        CASE WHEN v.operation = 'update' THEN p.new_p::text END AS new_properties, d.geometry
       FROM (${source}) AS s
       CROSS JOIN LATERAL (SELECT CASE WHEN x.ov AND x.nv THEN 'update' WHEN x.nv THEN 'create' WHEN x.ov THEN 'delete' END AS operation, x.ov, x.nv
         FROM (SELECT ${visible('s.o', 's.o_exists', 's.o_level')} AS ov, ${visible('s.n', 's.n_exists', 's.n_level')} AS nv) AS x) AS v
@@ -72,25 +65,52 @@ const eventsOf = (kind: Kind, source: string) => `
           CASE WHEN v.nv THEN ${levelGeometry(kind, 's.n', 's.n_level')} END AS new_g
         OFFSET 0) AS p
       CROSS JOIN LATERAL (SELECT
-          CASE WHEN v.operation = 'update' AND p.old_p IS DISTINCT FROM p.new_p THEN ${patchOf('p.old_p', 'p.new_p')} END AS patch,
           CASE WHEN v.operation = 'update' AND p.old_g IS DISTINCT FROM p.new_g THEN feed_geometry_change(p.old_g, p.new_g) END AS geometry
         OFFSET 0) AS d
-      WHERE v.operation IS NOT NULL AND (v.operation <> 'update' OR d.patch IS NOT NULL OR d.geometry IS NOT NULL)`;
+      WHERE v.operation IS NOT NULL AND (v.operation <> 'update' OR p.old_p IS DISTINCT FROM p.new_p OR d.geometry IS NOT NULL)`;
+
+// The statement triggers of a record table: one entry per record a transaction touches, with the
+// row as it was before the transaction (none for an insert).
+const touchFunction = (kind: Kind) => `
+    CREATE FUNCTION change_log_touch_${kind}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+    BEGIN
+      IF TG_OP = 'INSERT' THEN
+        INSERT INTO change_log (record_kind, record_id, owner_agency, acting_agency, actor)
+        SELECT '${kind}', n.id, n.owner_agency, viewer_agency(), nullif(current_setting('app.subject', true), '')
+        FROM inserted AS n
+        ON CONFLICT (txid, record_kind, record_id) WHERE record_id IS NOT NULL DO NOTHING;
+      ELSE
+        INSERT INTO change_log (record_kind, record_id, owner_agency, acting_agency, actor, before_${kind})
+        SELECT '${kind}', o.id, o.owner_agency, viewer_agency(), nullif(current_setting('app.subject', true), ''),
+          -- A transition table's row is an anonymous record: ROW(o.*) makes it the table's row type.
+          ROW(o.*)::${kind}
+        FROM previous AS o JOIN updated AS n ON n.id = o.id
+        -- Binary comparison: cheap, and never misses a change (equal images are equal rows).
+        WHERE NOT n *= o
+        ORDER BY o.id
+        ON CONFLICT (txid, record_kind, record_id) WHERE record_id IS NOT NULL DO NOTHING;
+      END IF;
+      INSERT INTO change_commit VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
+      RETURN NULL;
+    END $$;
+`;
 
 // Commit times as JSON wants them (what Date.prototype.toISOString gives).
 const ISO_TIME = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-// One page of the log, per kind: each entry's state before (its own row text) and after (the
-// next entry's before, or the current row), at the level in force right after the entry.
+// One page of the log, per kind: each entry's state before (its own) and after (the next
+// entry's before, or the current row), at the level in force right after the entry. (A state
+// is a row value: NOT (x IS NULL) says it exists; x IS NOT NULL would ask whether every field is set.)
 const entryBranch = (kind: Kind) => `
-      SELECT e.seq, ${ISO_TIME('e.committed_at')}, '${kind}'::text, e.record_id, e.acting_agency, e.version, e.operation, e.feature, e.patch, e.geometry, NULL::bigint
+      SELECT e.seq, ${ISO_TIME('e.committed_at')}, '${kind}'::text, e.record_id, e.acting_agency, e.version, e.operation, e.feature,
+        e.old_properties, e.new_properties, e.geometry, NULL::bigint
       FROM (${eventsOf(kind, `
         SELECT l.seq, l.record_id, l.committed_at, l.acting_agency,
-          st.o, l.before IS NOT NULL AS o_exists, l.level AS o_level,
-          st.n, CASE WHEN l.has_next THEN l.next_before IS NOT NULL ELSE cur.id IS NOT NULL END AS n_exists, l.level AS n_level
+          l.before_${kind} AS o, NOT (l.before_${kind} IS NULL) AS o_exists, l.level AS o_level,
+          st.n, CASE WHEN l.has_next THEN NOT (l.next_${kind} IS NULL) ELSE cur.id IS NOT NULL END AS n_exists, l.level AS n_level
         FROM levelled AS l
-        LEFT JOIN LATERAL (SELECT c AS row, c.id FROM ${kind} AS c WHERE c.id = l.record_id AND NOT l.has_next) AS cur ON true
-        CROSS JOIN LATERAL (SELECT l.before::${kind} AS o, CASE WHEN l.has_next THEN l.next_before::${kind} ELSE cur.row END AS n OFFSET 0) AS st
+        LEFT JOIN LATERAL (SELECT c AS row, c.id FROM ${kind} AS c WHERE NOT l.has_next AND c.id = l.record_id OFFSET 0) AS cur ON true
+        CROSS JOIN LATERAL (SELECT CASE WHEN l.has_next THEN l.next_${kind} ELSE cur.row END AS n OFFSET 0) AS st
         WHERE l.record_kind = '${kind}'`)}) AS e`;
 
 // An agreement change, per kind: each of a page of the owner's records (by id) at its state
@@ -103,20 +123,22 @@ const fanoutBranch = (kind: Kind) => `
         WITH fanned AS MATERIALIZED (
           SELECT r.id FROM ${kind} AS r WHERE r.owner_agency = a.owner_agency AND (p_after IS NULL OR r.id > p_after)
           ORDER BY r.id LIMIT p_limit)
-        SELECT e.seq, ${ISO_TIME('e.committed_at')}, '${kind}'::text, e.record_id, e.acting_agency, e.version, e.operation, e.feature, e.patch, e.geometry, NULL::bigint
+        SELECT e.seq, ${ISO_TIME('e.committed_at')}, '${kind}'::text, e.record_id, e.acting_agency, e.version, e.operation, e.feature,
+          e.old_properties, e.new_properties, e.geometry, NULL::bigint
         FROM (${eventsOf(kind, `
           SELECT a.seq, r.id AS record_id, a.committed_at, a.acting_agency,
             st.s AS o, st.found AS o_exists, a.old_level AS o_level, st.s AS n, st.found AS n_exists, a.new_level AS n_level
           FROM fanned AS r
-          LEFT JOIN LATERAL (SELECT n.before, true AS found FROM change_log AS n
+          LEFT JOIN LATERAL (SELECT n.before_${kind} AS before, true AS found FROM change_log AS n
             WHERE n.record_id = r.id AND n.record_kind = '${kind}' AND n.seq > a.seq ORDER BY n.seq LIMIT 1) AS nx ON true
-          LEFT JOIN LATERAL (SELECT c AS row, c.id FROM ${kind} AS c WHERE c.id = r.id AND nx.found IS NULL) AS cur ON true
-          CROSS JOIN LATERAL (SELECT CASE WHEN nx.found THEN nx.before::${kind} ELSE cur.row END AS s,
-            CASE WHEN nx.found THEN nx.before IS NOT NULL ELSE cur.id IS NOT NULL END AS found OFFSET 0) AS st`)}) AS e
+          LEFT JOIN LATERAL (SELECT c AS row, c.id FROM ${kind} AS c WHERE nx.found IS NULL AND c.id = r.id OFFSET 0) AS cur ON true
+          CROSS JOIN LATERAL (SELECT CASE WHEN nx.found THEN nx.before ELSE cur.row END AS s,
+            CASE WHEN nx.found THEN NOT (nx.before IS NULL) ELSE cur.id IS NOT NULL END AS found OFFSET 0) AS st`)}) AS e
         UNION ALL
-        SELECT a.seq, NULL, '${kind}', (SELECT f.id FROM fanned AS f ORDER BY f.id DESC LIMIT 1), NULL, NULL, 'scanned', NULL, NULL, NULL, (SELECT count(*) FROM fanned)
+        SELECT a.seq, NULL, '${kind}', (SELECT f.id FROM fanned AS f ORDER BY f.id DESC LIMIT 1), NULL, NULL, 'scanned', NULL, NULL, NULL, NULL,
+          (SELECT count(*) FROM fanned)
         WHERE EXISTS (SELECT FROM fanned)
-        ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, patch, geometry, scanned)
+        ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, scanned)
         ORDER BY u.record_id, u.operation = 'scanned';`;
 
 // The snapshot, per kind: every record the viewer sees now, projected at its level now.
@@ -139,8 +161,8 @@ export async function up(knex: Knex): Promise<void> {
       owner_agency  text NOT NULL,
       acting_agency text,
       actor         text,
-      before        text,
-      grantee       text,
+${KINDS.map((kind) => `      before_${kind} ${kind},
+`).join('')}      grantee       text,
       target_kind   text,
       old_level     text,
       new_level     text
@@ -150,6 +172,7 @@ export async function up(knex: Knex): Promise<void> {
     CREATE INDEX change_log_agreement ON change_log (owner_agency, grantee, target_kind, seq) WHERE record_kind = 'sharing_agreement';
     CREATE INDEX change_log_unsequenced ON change_log (txid) WHERE seq IS NULL;
     CREATE INDEX change_log_committed ON change_log (committed_at);
+    ALTER TABLE change_log SET (toast_tuple_target = 8160);
 
     CREATE TABLE change_commit (txid xid8 PRIMARY KEY);
     -- Entries up to this number were pruned: a cursor before it cannot be continued.
@@ -157,27 +180,7 @@ export async function up(knex: Knex): Promise<void> {
     INSERT INTO change_log_horizon VALUES (true, 0);
     CREATE SEQUENCE change_seq;
 
-    CREATE FUNCTION change_log_touch() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
-    BEGIN
-      IF TG_OP = 'INSERT' THEN
-        INSERT INTO change_log (record_kind, record_id, owner_agency, acting_agency, actor, before)
-        SELECT TG_ARGV[0], n.id, n.owner_agency, viewer_agency(), nullif(current_setting('app.subject', true), ''), NULL
-        FROM inserted AS n
-        ON CONFLICT (txid, record_kind, record_id) WHERE record_id IS NOT NULL DO NOTHING;
-      ELSE
-        INSERT INTO change_log (record_kind, record_id, owner_agency, acting_agency, actor, before)
-        SELECT TG_ARGV[0], o.id, o.owner_agency, viewer_agency(), nullif(current_setting('app.subject', true), ''),
-          o::text
-        FROM previous AS o JOIN updated AS n ON n.id = o.id
-        -- Binary comparison: cheaper than comparing text forms, and never misses a change.
-        WHERE NOT n *= o
-        ORDER BY o.id
-        ON CONFLICT (txid, record_kind, record_id) WHERE record_id IS NOT NULL DO NOTHING;
-      END IF;
-      INSERT INTO change_commit VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
-      RETURN NULL;
-    END $$;
-
+${KINDS.map(touchFunction).join('')}
     CREATE FUNCTION change_log_agreement() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
     BEGIN
       IF TG_OP = 'UPDATE' AND OLD.level = NEW.level THEN RETURN NULL; END IF;
@@ -214,9 +217,9 @@ export async function up(knex: Knex): Promise<void> {
   for (const kind of KINDS) {
     await knex.raw(`
       CREATE TRIGGER ${kind}_change_log_insert AFTER INSERT ON ${kind} REFERENCING NEW TABLE AS inserted
-        FOR EACH STATEMENT EXECUTE FUNCTION change_log_touch('${kind}');
+        FOR EACH STATEMENT EXECUTE FUNCTION change_log_touch_${kind}();
       CREATE TRIGGER ${kind}_change_log_update AFTER UPDATE ON ${kind} REFERENCING OLD TABLE AS previous NEW TABLE AS updated
-        FOR EACH STATEMENT EXECUTE FUNCTION change_log_touch('${kind}');
+        FOR EACH STATEMENT EXECUTE FUNCTION change_log_touch_${kind}();
     `);
   }
 
@@ -241,14 +244,14 @@ export async function up(knex: Knex): Promise<void> {
     --    entry, the old level of the first change after it (the agreement log);
     --  - entries the viewer sees at no level are dropped before any state is read;
     --  - each record entry becomes create / update / delete / nothing (eventsOf above), with
-    --    properties, patch and geometry as JSON text;
+    --    the feature, the properties before and after, and the geometry change as JSON text;
     --  - an agreement change for the viewer comes as operation 'agreement' (its records follow
     --    from feed_agreement_fanout);
     --  - a last row, operation 'scanned', gives the last entry read and how many were read, so a
     --    reader moves past entries that held nothing for it.
     CREATE FUNCTION feed_entries(p_after bigint, p_limit integer)
     RETURNS TABLE (seq bigint, "time" text, record_kind text, record_id uuid, acting_agency text, version integer,
-      operation text, feature text, patch text, geometry text, scanned bigint)
+      operation text, feature text, old_properties text, new_properties text, geometry text, scanned bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
     #variable_conflict use_column
     DECLARE
@@ -258,31 +261,31 @@ export async function up(knex: Knex): Promise<void> {
       RETURN QUERY
       SELECT u.* FROM (
       WITH page AS MATERIALIZED (
-        SELECT c.seq, c.committed_at, c.record_kind, c.record_id, c.owner_agency, c.acting_agency, c.before,
-          c.grantee, c.target_kind, c.old_level, c.new_level
+        SELECT c.seq, c.committed_at, c.record_kind, c.record_id, c.owner_agency, c.acting_agency,
+          ${KINDS.map((kind) => `c.before_${kind}`).join(', ')}, c.grantee, c.target_kind, c.old_level, c.new_level
         FROM change_log AS c WHERE c.seq > p_after ORDER BY c.seq LIMIT p_limit
       ), levelled AS MATERIALIZED (
-        SELECT p.seq, p.committed_at, p.record_kind, p.record_id, p.acting_agency, p.before, lv.level,
-          nx.before AS next_before, coalesce(nx.found, false) AS has_next
+        SELECT p.seq, p.committed_at, p.record_kind, p.record_id, p.acting_agency, lv.level,
+          ${KINDS.map((kind) => `p.before_${kind}, nx.before_${kind} AS next_${kind}`).join(', ')}, coalesce(nx.found, false) AS has_next
         FROM page AS p
         LEFT JOIN viewer_access AS va ON va.owner_agency = p.owner_agency AND va.record_kind = p.record_kind
         CROSS JOIN LATERAL (SELECT CASE WHEN va.level = 'owner' THEN 'owner' ELSE coalesce(
             (SELECT h.old_level FROM change_log AS h WHERE h.record_kind = 'sharing_agreement' AND h.owner_agency = p.owner_agency
                AND h.grantee = v_grantee AND h.target_kind = p.record_kind AND h.seq > p.seq ORDER BY h.seq LIMIT 1),
             va.level, 'none') END AS level) AS lv
-        LEFT JOIN LATERAL (SELECT n.before, true AS found FROM change_log AS n
+        LEFT JOIN LATERAL (SELECT ${KINDS.map((kind) => `n.before_${kind}`).join(', ')}, true AS found FROM change_log AS n
           WHERE n.record_id = p.record_id AND n.record_kind = p.record_kind AND n.seq > p.seq ORDER BY n.seq LIMIT 1) AS nx ON true
         WHERE p.record_id IS NOT NULL AND lv.level <> 'none'
       )
       ${KINDS.map(entryBranch).join('\n      UNION ALL')}
       UNION ALL
       SELECT p.seq, ${ISO_TIME('p.committed_at')}, p.target_kind, NULL::uuid, p.acting_agency, NULL::integer, 'agreement',
-        NULL::text, NULL::text, NULL::text, NULL::bigint
+        NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint
       FROM page AS p
       WHERE p.record_kind = 'sharing_agreement' AND p.grantee = v_grantee AND p.owner_agency IS DISTINCT FROM v_agency
       UNION ALL
-      SELECT max(p.seq), NULL, NULL, NULL, NULL, NULL, 'scanned', NULL, NULL, NULL, count(*) FROM page AS p HAVING count(*) > 0
-      ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, patch, geometry, scanned)
+      SELECT max(p.seq), NULL, NULL, NULL, NULL, NULL, 'scanned', NULL, NULL, NULL, NULL, count(*) FROM page AS p HAVING count(*) > 0
+      ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, scanned)
       ORDER BY u.seq, u.operation = 'scanned';
     END $$;
 
@@ -292,7 +295,7 @@ export async function up(knex: Knex): Promise<void> {
     -- (they did not exist at p_seq and project to nothing) cannot shift a page.
     CREATE FUNCTION feed_agreement_fanout(p_seq bigint, p_after uuid, p_limit integer)
     RETURNS TABLE (seq bigint, "time" text, record_kind text, record_id uuid, acting_agency text, version integer,
-      operation text, feature text, patch text, geometry text, scanned bigint)
+      operation text, feature text, old_properties text, new_properties text, geometry text, scanned bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
     #variable_conflict use_column
     DECLARE
@@ -337,7 +340,7 @@ export async function down(knex: Knex): Promise<void> {
     DROP FUNCTION IF EXISTS feed_horizon(), feed_snapshot(bigint), feed_snapshot_cursor(), feed_agreement_fanout(bigint, uuid, integer),
       feed_entries(bigint, integer), feed_geometry_change(geometry, geometry);
     DROP TABLE IF EXISTS change_commit, change_log_horizon, change_log;
-    DROP FUNCTION IF EXISTS change_log_sequence(), change_log_agreement(), change_log_touch();
+    DROP FUNCTION IF EXISTS change_log_sequence(), change_log_agreement(), ${KINDS.map((kind) => `change_log_touch_${kind}()`).join(', ')};
     DROP SEQUENCE IF EXISTS change_seq;
   `);
 }
