@@ -17,6 +17,8 @@ export interface FeatureInput {
   srid: number;
   /** A PATCH that leaves the geometry as it is. */
   geometryUnchanged?: boolean;
+  /** The geometry's JSON exactly as it was sent, where the bulk import could find it (records/geometrySpans.ts). */
+  geometryText?: string;
 }
 
 export interface InputRules {

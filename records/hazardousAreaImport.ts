@@ -242,7 +242,7 @@ export async function importHazardousAreas(context: WriteContext, inputs: Featur
     const check = (chunk: FeatureInput[]) => {
       let payload = '[';
       for (const input of chunk) {
-        const text = JSON.stringify(input.geometry);
+        const text = input.geometryText ?? JSON.stringify(input.geometry);
         texts.set(input.index, text);
         payload += `${payload.length > 1 ? ',' : ''}{"idx":${input.index},"srid":${input.srid},"geometry":${text}}`;
       }

@@ -12,6 +12,7 @@ import { collectionById } from '../../records';
 import { ItemsQuery, getFeatureRow, listFeatures } from '../../records/query';
 import { rejectIfAny } from '../../records/writeSupport';
 import { stageGeometries } from '../../records/stageGeometry';
+import { attachGeometryText } from '../../records/geometrySpans';
 import { SERVER_FIELDS } from '../../records/schemas';
 import { checkGeometry } from '../../geo/checkGeometry';
 import { parseCrs } from '../../geo/crs';
@@ -185,7 +186,11 @@ function mergePatch(target: any, patch: any): any {
 export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router {
   const router = Router();
   const singleBody = express.json({ limit: config.bodyLimit, type: ['application/json', 'application/geo+json', 'application/merge-patch+json'] });
-  const importBody = express.json({ limit: config.importBodyLimit, type: ['application/json', 'application/geo+json'] });
+  // The bytes are kept (UTF-8 only) so a bulk import can pass each geometry on as it was sent.
+  const importBody = express.json({
+    limit: config.importBodyLimit, type: ['application/json', 'application/geo+json'],
+    verify: (req, _res, buffer, encoding) => { if (/^utf-?8$/i.test(encoding)) (req as Request & { rawBody?: Buffer }).rawBody = buffer; },
+  });
   const context = (trx: Knex.Transaction, viewer: Viewer): WriteContext => ({ trx, viewer, actor: actorOf(viewer), maxVertexGapM: config.maxVertexGapM, db });
 
   router.get('/collections/:collectionId/items', requireViewer, async (req, res) => {
@@ -238,6 +243,7 @@ export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router
       problems.sort((a, b) => (a.feature ?? 0) - (b.feature ?? 0));
     }
     rejectIfAny(problems, bulk, bulk ? req.body.features.length : 1);
+    if (bulk && collection.importMany) attachGeometryText(inputs, (req as Request & { rawBody?: Buffer }).rawBody, req.body.features.length);
     await committedWrite(db, tiles, viewer, res, async (trx) => {
       // A kind with an import path of its own also says where the map changed, saving a
       // lookup of every new row.
