@@ -60,6 +60,8 @@ interface EntryRow {
   new_properties: string | null;
   geometry: string | null;
   scanned: number | null;
+  /** feed_entries' 'scanned' row: the last entry of the log in the snapshot read. */
+  log_end?: number;
 }
 
 const ENTRY_COLUMNS = 'seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, scanned';
@@ -80,13 +82,28 @@ function eventJson(row: EntryRow, cursor: string): string | undefined {
     + `"id":"${row.record_id}","version":${row.version ?? 'null'},"actingAgency":${JSON.stringify(row.acting_agency)},"operation":"${row.operation}"${body}}`;
 }
 
+/** A range of the log being read: entries after `after` up to `through`, at most `size`. */
+interface Range {
+  after: number;
+  through: number;
+  size: number;
+  rows: Promise<EntryRow[]>;
+}
+
 export class FeedService {
+  private readonly readers: number;
+
   /**
    * @param batch entries (or records of an agreement change) read per query
    * @param maxScan entries one page may read: a viewer that sees little of a long log gets a
    *   short page with a cursor past what it read, rather than holding one request for all of it
+   * @param readers ranges of the log read side by side, each in its own read transaction (on
+   *   its own connection); 1 on a pool of one connection
    */
-  constructor(private readonly db: Knex, private readonly batch = 2000, private readonly maxScan = 50_000) {}
+  constructor(private readonly db: Knex, private readonly batch = 2000, private readonly maxScan = 50_000, readers = 2) {
+    const poolMax = Number((db.client as { config?: { pool?: { max?: number } } }).config?.pool?.max ?? 10);
+    this.readers = Math.max(1, Math.min(readers, poolMax - 1));
+  }
 
   /** A page of events as objects (the live stream, tests). */
   async page(viewer: Viewer, cursor: string | undefined, limit: number, snapshotUrl: string): Promise<FeedPage> {
@@ -101,48 +118,83 @@ export class FeedService {
    */
   async write(viewer: Viewer, cursor: string | undefined, limit: number, snapshotUrl: string, sink: FeedSink): Promise<{ cursor: string; caughtUp: boolean }> {
     const start = decodeCursor(cursor);
-    return withViewer(this.db, viewer, async (trx) => {
-      const horizon = Number((await trx.raw('SELECT feed_horizon() AS h')).rows[0].h);
-      if (start.seq < horizon) {
+    let begun = false;
+    const events: FeedSink = {
+      begin: () => { if (!begun) { begun = true; sink.begin(); } },
+      event: (json) => { events.begin(); return sink.event(json); },
+    };
+    try {
+      const end = await this.collect(viewer, start, limit, events);
+      events.begin();
+      return end;
+    } catch (error) {
+      // Raised by feed_entries, in the snapshot it reads: the entries after the cursor are gone.
+      if ((error as { code?: string }).code === 'P0410' && !begun) {
+        const horizon = Number((await withViewer(this.db, viewer, (trx) => trx.raw('SELECT feed_horizon() AS h'))).rows[0].h);
         throw new Problem(410, 'Gone', `changes up to ${horizon} were pruned after the retention period; resynchronise from the snapshot`, {
           snapshot: snapshotUrl,
         });
       }
-      sink.begin();
-      return this.collect(trx, start, limit, sink);
-    });
+      throw error;
+    }
   }
 
-  private async collect(trx: Knex.Transaction, start: FeedPosition, limit: number, sink: FeedSink): Promise<{ cursor: string; caughtUp: boolean }> {
+  /**
+   * Reads the log in ranges after the cursor, `readers` of them at a time, and hands out their
+   * events in order. Every entry up to the last one visible is committed (numbering is in commit
+   * order), so ranges read in separate transactions fit together: a range whose read saw the
+   * log end inside it ends the page, and any range after it is dropped unread.
+   */
+  private async collect(viewer: Viewer, start: FeedPosition, limit: number, sink: FeedSink): Promise<{ cursor: string; caughtUp: boolean }> {
     let emitted = 0;
     let position = start;
     let scanned = 0;
-    // Events per entry seen so far in this page: sizes the next read, so a dense page does not
-    // read entries it will not deliver, and a sparse one does not take many small reads.
-    let density = 1;
+    let planned = 0;
     const done = (caughtUp: boolean) => ({ cursor: encodeCursor(position), caughtUp });
     // An agreement change cut short by the previous page continues where it stopped.
     if (position.after !== null) {
-      const fanned = await this.fanout(trx, position, limit, sink);
+      const horizon = Number((await withViewer(this.db, viewer, (trx) => trx.raw('SELECT feed_horizon() AS h'))).rows[0].h);
+      if (position.seq <= horizon) throw Object.assign(new Error('pruned'), { code: 'P0410' });
+      const fanned = await this.fanout(viewer, position, limit, sink);
       position = fanned.position;
       emitted += fanned.emitted;
       if (emitted >= limit) return done(false);
     }
-    for (;;) {
-      if (scanned >= this.maxScan) return done(false);
-      const wanted = Math.ceil(((limit - emitted) / Math.max(density, 0.01)) * 1.1);
-      const size = Math.min(this.batch, this.maxScan - scanned, Math.max(100, wanted));
-      const rows: EntryRow[] = (await trx.raw(`SELECT ${ENTRY_COLUMNS} FROM feed_entries(?, ?)`, [position.seq, size])).rows;
-      const before = emitted;
+    // Events per entry so far: sizes the ranges, so a dense page does not read entries it will
+    // not deliver, and a sparse one does not take many small reads.
+    const density = () => (scanned > 0 ? Math.max(emitted / scanned, 0.01) : 1);
+    const ranges: Range[] = [];
+    let next = position.seq;
+    const plan = () => {
+      while (ranges.length < this.readers && planned < this.maxScan) {
+        const expected = ranges.reduce((n, range) => n + range.size * density(), 0);
+        const wanted = limit - emitted - expected;
+        if (ranges.length > 0 && wanted <= 0) return;
+        const size = Math.min(this.batch, this.maxScan - planned, Math.max(100, Math.ceil((Math.max(wanted, 1) / density()) * 1.1)));
+        const after = next;
+        const rows = withViewer(this.db, viewer, async (trx) => (await trx.raw(
+          `SELECT ${ENTRY_COLUMNS}, log_end FROM feed_entries(?, ?, ?)`, [after, size, after + size])).rows as EntryRow[]);
+        rows.catch(() => undefined); // awaited below, or dropped once the page is complete
+        ranges.push({ after, through: after + size, size, rows });
+        next = after + size;
+        planned += size;
+      }
+    };
+    plan();
+    while (ranges.length > 0) {
+      const range = ranges.shift()!;
+      const rows = await range.rows;
+      plan();
       for (const row of rows) {
         if (row.operation === 'scanned') {
-          position = { seq: row.seq, after: null };
           scanned += row.scanned!;
-          if (row.scanned! < size) return done(true);
+          // Past everything in the range; where the log ends inside it, the page is complete.
+          position = { seq: Math.max(range.after, Math.min(row.log_end!, range.through)), after: null };
+          if (row.log_end! < range.through) return done(true);
           continue;
         }
         if (row.operation === 'agreement') {
-          const fanned = await this.fanout(trx, { seq: row.seq, after: null }, limit - emitted, sink);
+          const fanned = await this.fanout(viewer, { seq: row.seq, after: null }, limit - emitted, sink);
           position = fanned.position;
           emitted += fanned.emitted;
         } else {
@@ -154,17 +206,17 @@ export class FeedService {
         }
         if (emitted >= limit) return done(false);
       }
-      if (rows.length === 0) return done(true);
-      density = Math.max((emitted - before) / size, 0.01);
     }
+    return done(false);
   }
 
   /** The events an agreement change makes for the viewer, after `position.after`, at most `room`. */
-  private async fanout(trx: Knex.Transaction, position: FeedPosition, room: number, sink: FeedSink): Promise<{ position: FeedPosition; emitted: number }> {
+  private async fanout(viewer: Viewer, position: FeedPosition, room: number, sink: FeedSink): Promise<{ position: FeedPosition; emitted: number }> {
     let after = position.after;
     let emitted = 0;
     for (;;) {
-      const rows: EntryRow[] = (await trx.raw(`SELECT ${ENTRY_COLUMNS} FROM feed_agreement_fanout(?, ?::uuid, ?)`, [position.seq, after, this.batch])).rows;
+      const rows: EntryRow[] = (await withViewer(this.db, viewer, (trx) => trx.raw(
+        `SELECT ${ENTRY_COLUMNS} FROM feed_agreement_fanout(?, ?::uuid, ?)`, [position.seq, after, this.batch]))).rows;
       if (rows.length === 0) return { position: { seq: position.seq, after: null }, emitted };
       for (const row of rows) {
         after = row.record_id;

@@ -247,23 +247,30 @@ ${KINDS.map(touchFunction).join('')}
     --    the feature, the properties before and after, and the geometry change as JSON text;
     --  - an agreement change for the viewer comes as operation 'agreement' (its records follow
     --    from feed_agreement_fanout);
-    --  - a last row, operation 'scanned', gives the last entry read and how many were read, so a
-    --    reader moves past entries that held nothing for it.
-    CREATE FUNCTION feed_entries(p_after bigint, p_limit integer)
+    --  - a last row, operation 'scanned', gives the last entry read (p_after when none), how many
+    --    were read, and the last entry of the whole log (log_end): a reader moves past entries
+    --    that held nothing for it, and knows whether it has reached the end;
+    --  - p_through bounds the page (readers split a long read into ranges read side by side);
+    --  - a cursor from before the retention horizon is an error (SQLSTATE P0410), checked in the
+    --    same snapshot as the entries it reads.
+    CREATE FUNCTION feed_entries(p_after bigint, p_limit integer, p_through bigint DEFAULT NULL)
     RETURNS TABLE (seq bigint, "time" text, record_kind text, record_id uuid, acting_agency text, version integer,
-      operation text, feature text, old_properties text, new_properties text, geometry text, scanned bigint)
+      operation text, feature text, old_properties text, new_properties text, geometry text, scanned bigint, log_end bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
     #variable_conflict use_column
     DECLARE
       v_agency text := viewer_agency();
       v_grantee text := viewer_grantee();
     BEGIN
+      IF p_after < (SELECT h.pruned_through FROM change_log_horizon AS h) THEN
+        RAISE EXCEPTION 'changes after % were pruned', p_after USING ERRCODE = 'P0410';
+      END IF;
       RETURN QUERY
-      SELECT u.* FROM (
+      SELECT u.*, e.log_end FROM (
       WITH page AS MATERIALIZED (
         SELECT c.seq, c.committed_at, c.record_kind, c.record_id, c.owner_agency, c.acting_agency,
           ${KINDS.map((kind) => `c.before_${kind}`).join(', ')}, c.grantee, c.target_kind, c.old_level, c.new_level
-        FROM change_log AS c WHERE c.seq > p_after ORDER BY c.seq LIMIT p_limit
+        FROM change_log AS c WHERE c.seq > p_after AND (p_through IS NULL OR c.seq <= p_through) ORDER BY c.seq LIMIT p_limit
       ), levelled AS MATERIALIZED (
         SELECT p.seq, p.committed_at, p.record_kind, p.record_id, p.acting_agency, lv.level,
           ${KINDS.map((kind) => `p.before_${kind}, nx.before_${kind} AS next_${kind}`).join(', ')}, coalesce(nx.found, false) AS has_next
@@ -284,8 +291,9 @@ ${KINDS.map(touchFunction).join('')}
       FROM page AS p
       WHERE p.record_kind = 'sharing_agreement' AND p.grantee = v_grantee AND p.owner_agency IS DISTINCT FROM v_agency
       UNION ALL
-      SELECT max(p.seq), NULL, NULL, NULL, NULL, NULL, 'scanned', NULL, NULL, NULL, NULL, count(*) FROM page AS p HAVING count(*) > 0
+      SELECT coalesce(max(p.seq), p_after), NULL, NULL, NULL, NULL, NULL, 'scanned', NULL, NULL, NULL, NULL, count(*) FROM page AS p
       ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, scanned)
+      CROSS JOIN (SELECT coalesce(max(c.seq), 0) FROM change_log AS c) AS e (log_end)
       ORDER BY u.seq, u.operation = 'scanned';
     END $$;
 
@@ -326,7 +334,7 @@ ${KINDS.map(touchFunction).join('')}
       SELECT pruned_through FROM change_log_horizon
     $$;
 
-    GRANT EXECUTE ON FUNCTION feed_entries(bigint, integer), feed_agreement_fanout(bigint, uuid, integer),
+    GRANT EXECUTE ON FUNCTION feed_entries(bigint, integer, bigint), feed_agreement_fanout(bigint, uuid, integer),
       feed_snapshot(bigint), feed_snapshot_cursor(), feed_horizon() TO minefield_reader;
   `);
 }
@@ -338,7 +346,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
     DROP TRIGGER IF EXISTS sharing_agreement_change_log ON sharing_agreement;
     DROP FUNCTION IF EXISTS feed_horizon(), feed_snapshot(bigint), feed_snapshot_cursor(), feed_agreement_fanout(bigint, uuid, integer),
-      feed_entries(bigint, integer), feed_geometry_change(geometry, geometry);
+      feed_entries(bigint, integer, bigint), feed_geometry_change(geometry, geometry);
     DROP TABLE IF EXISTS change_commit, change_log_horizon, change_log;
     DROP FUNCTION IF EXISTS change_log_sequence(), change_log_agreement(), ${KINDS.map((kind) => `change_log_touch_${kind}()`).join(', ')};
     DROP SEQUENCE IF EXISTS change_seq;
