@@ -99,18 +99,21 @@ const touchFunction = (kind: Kind) => `
 const ISO_TIME = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 // One page of the log, per kind: each entry's state before (its own) and after (the next
-// entry's before, or the current row), at the level in force right after the entry. (A state
+// entry's before, or the current row), at the level in force right after the entry. The page
+// carries entry numbers only; states are read by number once the level says they are needed. (A state
 // is a row value: NOT (x IS NULL) says it exists; x IS NOT NULL would ask whether every field is set.)
 const entryBranch = (kind: Kind) => `
       SELECT e.seq, ${ISO_TIME('e.committed_at')}, '${kind}'::text, e.record_id, e.acting_agency, e.version, e.operation, e.feature,
         e.old_properties, e.new_properties, e.geometry, NULL::bigint
       FROM (${eventsOf(kind, `
         SELECT l.seq, l.record_id, l.committed_at, l.acting_agency,
-          l.before_${kind} AS o, NOT (l.before_${kind} IS NULL) AS o_exists, l.level AS o_level,
-          st.n, CASE WHEN l.has_next THEN NOT (l.next_${kind} IS NULL) ELSE cur.id IS NOT NULL END AS n_exists, l.level AS n_level
+          b.before AS o, NOT (b.before IS NULL) AS o_exists, l.level AS o_level,
+          st.n, CASE WHEN l.next_seq IS NOT NULL THEN NOT (st.n IS NULL) ELSE cur.id IS NOT NULL END AS n_exists, l.level AS n_level
         FROM levelled AS l
-        LEFT JOIN LATERAL (SELECT c AS row, c.id FROM ${kind} AS c WHERE NOT l.has_next AND c.id = l.record_id OFFSET 0) AS cur ON true
-        CROSS JOIN LATERAL (SELECT CASE WHEN l.has_next THEN l.next_${kind} ELSE cur.row END AS n OFFSET 0) AS st
+        CROSS JOIN LATERAL (SELECT c.before_${kind} AS before FROM change_log AS c WHERE c.seq = l.seq) AS b
+        LEFT JOIN LATERAL (SELECT c.before_${kind} AS before FROM change_log AS c WHERE c.seq = l.next_seq) AS nb ON true
+        LEFT JOIN LATERAL (SELECT c AS row, c.id FROM ${kind} AS c WHERE l.next_seq IS NULL AND c.id = l.record_id OFFSET 0) AS cur ON true
+        CROSS JOIN LATERAL (SELECT CASE WHEN l.next_seq IS NOT NULL THEN nb.before ELSE cur.row END AS n OFFSET 0) AS st
         WHERE l.record_kind = '${kind}'`)}) AS e`;
 
 // An agreement change, per kind: each of a page of the owner's records (by id) at its state
@@ -269,18 +272,18 @@ ${KINDS.map(touchFunction).join('')}
       SELECT u.*, e.log_end FROM (
       WITH page AS MATERIALIZED (
         SELECT c.seq, c.committed_at, c.record_kind, c.record_id, c.owner_agency, c.acting_agency,
-          ${KINDS.map((kind) => `c.before_${kind}`).join(', ')}, c.grantee, c.target_kind, c.old_level, c.new_level
+          c.grantee, c.target_kind, c.old_level, c.new_level
         FROM change_log AS c WHERE c.seq > p_after AND (p_through IS NULL OR c.seq <= p_through) ORDER BY c.seq LIMIT p_limit
       ), levelled AS MATERIALIZED (
         SELECT p.seq, p.committed_at, p.record_kind, p.record_id, p.acting_agency, lv.level,
-          ${KINDS.map((kind) => `p.before_${kind}, nx.before_${kind} AS next_${kind}`).join(', ')}, coalesce(nx.found, false) AS has_next
+          nx.seq AS next_seq
         FROM page AS p
         LEFT JOIN viewer_access AS va ON va.owner_agency = p.owner_agency AND va.record_kind = p.record_kind
         CROSS JOIN LATERAL (SELECT CASE WHEN va.level = 'owner' THEN 'owner' ELSE coalesce(
             (SELECT h.old_level FROM change_log AS h WHERE h.record_kind = 'sharing_agreement' AND h.owner_agency = p.owner_agency
                AND h.grantee = v_grantee AND h.target_kind = p.record_kind AND h.seq > p.seq ORDER BY h.seq LIMIT 1),
             va.level, 'none') END AS level) AS lv
-        LEFT JOIN LATERAL (SELECT ${KINDS.map((kind) => `n.before_${kind}`).join(', ')}, true AS found FROM change_log AS n
+        LEFT JOIN LATERAL (SELECT n.seq FROM change_log AS n
           WHERE n.record_id = p.record_id AND n.record_kind = p.record_kind AND n.seq > p.seq ORDER BY n.seq LIMIT 1) AS nx ON true
         WHERE p.record_id IS NOT NULL AND lv.level <> 'none'
       )
