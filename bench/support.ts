@@ -1,5 +1,5 @@
 // Shared by the benchmarks: a fresh database, a running service and tokens for it.
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
@@ -52,9 +52,11 @@ export async function startBenchService(databaseName: string, options: BenchServ
   const { db, url: databaseUrl } = database;
   const config = { ...loadConfig(), databaseUrl, logLevel: 'warn', ...(options.tileCacheBytes === undefined ? {} : { tileCacheBytes: options.tileCacheBytes }) };
   const keys = new Map<string, string>();
+  // A fresh key id per start: a reopened embedded database keeps the keys of the last one.
+  const kid = `bench-${randomUUID().slice(0, 8)}`;
   for (const agency of ['ANAMA', 'CHDE', 'GEO', 'LIAISON']) {
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    await db('agency_key').insert({ agency_code: agency, kid: 'bench', algorithm: 'ES256', public_key: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+    await db('agency_key').insert({ agency_code: agency, kid, algorithm: 'ES256', public_key: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
     keys.set(agency, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
   }
   const app = createApp({ db, config, changes: database.changes });
@@ -67,7 +69,7 @@ export async function startBenchService(databaseName: string, options: BenchServ
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     tiles: app.locals.tiles as TileService,
     feedStream: app.locals.feedStream as FeedStream,
-    token: (agency, role) => issueToken({ agency, role, privateKey: keys.get(agency)!, kid: 'bench', expiresIn: '2h' }),
+    token: (agency, role) => issueToken({ agency, role, privateKey: keys.get(agency)!, kid, expiresIn: '2h' }),
     stop: async () => {
       await (app.locals.feedStream as FeedStream | undefined)?.close();
       server.closeAllConnections();
