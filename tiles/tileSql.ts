@@ -44,10 +44,10 @@ WHERE q.geom IS NOT NULL`;
  * cover, one row per owner and category, admitted through viewer_access like the visible_*
  * views). A tile of zoom z ≥ 1 reads level z − 1: cells of 64 tile units, 64 to a side; zoom 0
  * reads level 0 (32 units, 128 to a side). So a tile reads at most (side + 2)² cells per group
- * instead of every record under it. Cells of one owner and category merge into rectangles:
- * runs along each row, then equal runs of consecutive rows. Covering by construction; no shape
- * is transformed, clipped or measured. One cell of buffer around the tile, as features reach
- * into the tile buffer.
+ * instead of every record under it. Cells of one owner and category merge into runs along each
+ * row (partitioned by the row first: sorting on an integer before text). Covering by
+ * construction; no shape is transformed, clipped or measured. One cell of buffer around the
+ * tile, as features reach into the tile buffer.
  */
 export function overviewTileSql(layer: TileLayer): string {
   const groups = layer.overviewAttributes.map((a) => `${a.sql} AS "${a.name}"`).join(', ');
@@ -66,18 +66,13 @@ cells AS (
 ),
 runs AS (
   SELECT ${groupNames}, size, cy, min(cx) AS cx0, max(cx) AS cx1
-  FROM (SELECT *, cx - row_number() OVER (PARTITION BY ${groupNames}, cy ORDER BY cx) AS run FROM cells) AS c
-  GROUP BY ${groupNames}, size, cy, run
-),
-rectangles AS (
-  SELECT ${groupNames}, size, cx0, cx1, min(cy) AS cy0, max(cy) AS cy1
-  FROM (SELECT *, cy - row_number() OVER (PARTITION BY ${groupNames}, cx0, cx1 ORDER BY cy) AS stack FROM runs) AS r
-  GROUP BY ${groupNames}, size, cx0, cx1, stack
+  FROM (SELECT *, cx - row_number() OVER (PARTITION BY cy, ${groupNames} ORDER BY cx) AS run FROM cells) AS c
+  GROUP BY cy, run, ${groupNames}, size
 )
 SELECT ST_AsMVT(q, '${layer.id}', ${EXTENT}, 'geom') AS tile FROM (
   SELECT ${groupNames}, true AS generalised, true AS overview,
-    ST_ForcePolygonCCW(ST_MakeEnvelope(cx0 * size, cy0 * size, (cx1 + 1) * size, (cy1 + 1) * size)) AS geom
-  FROM rectangles
+    ST_ForcePolygonCCW(ST_MakeEnvelope(cx0 * size, cy * size, (cx1 + 1) * size, (cy + 1) * size)) AS geom
+  FROM runs
 ) AS q`;
 }
 
