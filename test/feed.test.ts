@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import jsonPatch from 'fast-json-patch';
+import { FeedService } from '../feed/feedService';
+import type { Viewer } from '../server/auth/viewer';
 import { api, createHazardousArea, freshSquare, getHarness, tokenFor, share } from './harness';
 
 async function feedFrom(token: string, cursor: string | undefined) {
@@ -99,5 +101,42 @@ describe('change feed', () => {
       expect(mirror.get(id).properties, id).to.deep.equal(feature.properties);
       expect(mirror.get(id).geometry, id).to.deep.equal(feature.geometry);
     }
+  });
+
+  it('reading a page in many small ranges side by side, or with a scan bound, gives the same events and cursors as one read', async () => {
+    const owner = tokenFor('CHDE', 'editor');
+    const viewer: Viewer = { agency: 'GEO', role: 'viewer', subject: 'ranges-test' };
+    await share('CHDE', 'GEO', 'hazardous-areas', 'summary');
+    const start = (await api('GET', '/feed/snapshot', { token: tokenFor('GEO', 'viewer') })).body.cursor;
+    const ids: string[] = [];
+    for (let n = 0; n < 6; n++) ids.push((await createHazardousArea(owner, { geometry: freshSquare(120, [44.1, 40.9]) })).body.id);
+    // Changes GEO sees (status) and does not see (priority), an agreement change (fan-out), a retirement.
+    for (const [n, id] of ids.entries()) {
+      const change = n % 2 ? { status: 'worked-on' } : { priority: 'low' };
+      expect((await api('PATCH', `/collections/hazardous-areas/items/${id}`, { token: owner, body: { properties: change }, headers: { 'if-match': '"1"' } })).status).to.equal(200);
+    }
+    await share('CHDE', 'GEO', 'hazardous-areas', 'footprint');
+    expect((await api('DELETE', `/collections/hazardous-areas/items/${ids[0]}?reason=x`, { token: owner, headers: { 'if-match': '"2"' } })).status).to.equal(204);
+    await share('CHDE', 'GEO', 'hazardous-areas', 'none');
+
+    const read = async (feed: FeedService, limit: number) => {
+      const events: any[] = [];
+      let cursor = start;
+      for (let pages = 0; pages < 500; pages++) {
+        const page = await feed.page(viewer, cursor, limit, 'http://localhost/feed/snapshot');
+        expect(page.events.length).to.be.at.most(limit);
+        events.push(...page.events);
+        cursor = page.cursor;
+        if (page.caughtUp) return { events, cursor };
+      }
+      throw new Error('never caught up');
+    };
+    const { db } = getHarness();
+    const reference = await read(new FeedService(db, 2000, 50_000, 1), 1000);
+    expect(reference.events.filter((e) => ids.includes(e.id)).length).to.be.at.least(6 + 3 + 6);
+    // Ranges of 2 entries, two at a time; pages of 3 events; at most 5 entries read per page.
+    expect(await read(new FeedService(db, 2, 50_000, 2), 3)).to.deep.equal(reference);
+    expect(await read(new FeedService(db, 2, 5, 2), 1000)).to.deep.equal(reference);
+    expect(await read(new FeedService(db, 3, 50_000, 2), 1)).to.deep.equal(reference);
   });
 });
