@@ -126,6 +126,8 @@ interface RowSink {
 }
 
 class CopySink implements RowSink {
+  private sent: Promise<void> = Promise.resolve();
+
   private constructor(private trx: Knex.Transaction, private copy: CopyIn, private owner: string, private actor: string, private history: string[]) {}
 
   static async open(trx: Knex.Transaction, owner: string, actor: string): Promise<CopySink> {
@@ -144,10 +146,14 @@ class CopySink implements RowSink {
         + `${row.hex}\t${row.hex}\t${row.areaM2}\t${row.areaM2}\t${row.input.srid}\t${copyText(row.geometryText)}\t${actor}\t${actor}\n`;
       this.history.push(`${row.id}\t\\N\topen\trecorded\t${copyText(p.informationDate)}\t${actor}\n`);
     }
-    await this.copy.write(text);
+    // The text was made while the database was still storing the rows sent before: only now
+    // wait for those to be taken, so it always has the next rows at hand.
+    await this.sent;
+    this.sent = this.copy.write(text);
   }
 
   async finish(): Promise<void> {
+    await this.sent;
     await this.copy.end();
     const history = await CopyIn.start(this.trx, `COPY hazardous_area_status_change (${HISTORY_COLUMNS.join(', ')}) FROM STDIN`);
     for (let start = 0; start < this.history.length; start += CHUNK) {
@@ -156,8 +162,9 @@ class CopySink implements RowSink {
     await history.end();
   }
 
-  abandon(reason: string): Promise<void> {
-    return this.copy.fail(reason);
+  async abandon(reason: string): Promise<void> {
+    await this.sent.catch(() => {});
+    await this.copy.fail(reason);
   }
 }
 

@@ -1,0 +1,139 @@
+// The bulk import of hazardous areas (records/hazardousAreaImport.ts): the same rows, derived
+// columns, history, audit and change log as single creates, every problem reported, nothing
+// stored when anything is wrong. 250 features: enough for the checks to run beside the
+// transaction on a server database (the embedded one runs them on the transaction's connection).
+import { expect } from 'chai';
+import { geometrySpans } from '../records/geometrySpans';
+import { api, freshSquare, getHarness, hazardousAreaFeature, tokenFor } from './harness';
+
+const COUNT = 250;
+const SELF_INTERSECTING = { type: 'Polygon', coordinates: [[[46.0, 41.0], [46.01, 41.01], [46.01, 41.0], [46.0, 41.01], [46.0, 41.0]]] } as GeoJSON.Polygon;
+
+function collection(features: unknown[]) {
+  return { type: 'FeatureCollection', features };
+}
+
+async function countByRefs(refs: string[]): Promise<number> {
+  const row = await getHarness().db('hazardous_area').count({ n: '*' }).whereIn('local_ref', refs).first();
+  return Number(row?.n);
+}
+
+describe('bulk import of hazardous areas', () => {
+  it('finds each feature\'s geometry text in the body, as JSON.parse reads it', () => {
+    const body = '{ "type" : "FeatureCollection", "features" : [\n'
+      + '  { "type": "Feature", "properties": { "geometry": "not this" }, "geometry" : {"type": "Point", "coordinates": [46.1000000000, 40.5]} },\n'
+      + '  { "type": "Feature", "geometry": null },\n'
+      + '  { "type": "Feature", "geo\\u006detry": {"type": "Point", "coordinates": [1, 2]}, "geometry": {"type": "Point", "coordinates": [3, "a\\"]}"]} },\n'
+      + '  "not a feature",\n'
+      + '  { "type": "Feature" }\n'
+      + '] }';
+    const bytes = Buffer.from(body);
+    const spans = geometrySpans(bytes)!;
+    const parsed = JSON.parse(body);
+    expect(spans).to.have.length(5);
+    spans.forEach((span, n) => {
+      const geometry = parsed.features[n]?.geometry;
+      if (span === undefined) expect(geometry, `feature ${n}`).to.equal(undefined);
+      else expect(JSON.parse(bytes.toString('utf8', span[0], span[1])), `feature ${n}`).to.deep.equal(geometry);
+    });
+    expect(bytes.toString('utf8', spans[0]![0], spans[0]![1])).to.include('46.1000000000');
+    expect(geometrySpans(Buffer.from('[1, 2]'))).to.equal(undefined);
+    expect(geometrySpans(Buffer.from('{"features": {"a": 1}}'))).to.equal(undefined);
+  });
+
+  it('stores every area with its footprint, cells, area, history, audit and change log, and the geometry as sent', async () => {
+    const token = tokenFor('GEO', 'editor', 'bulk-importer');
+    const features = Array.from({ length: COUNT }, () => hazardousAreaFeature({ properties: { name: { en: 'Synthetic\tzone "7"\\' }, evidence: [{ nature: 'indirect', kind: 'records', reliability: 'low' }] } }));
+    // One geometry in another CRS (UTM 38N), one sent pretty-printed with more digits than a double keeps.
+    features[7] = hazardousAreaFeature({ geometry: { type: 'Polygon', coordinates: [[[500000, 4500000], [500100, 4500000], [500100, 4500100], [500000, 4500000]]] } as GeoJSON.Polygon });
+    (features[7] as any).crs = { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::32638' } };
+    const refs = features.map((feature) => feature.properties.localRef as string);
+    const square = freshSquare();
+    const ring = square.coordinates[0].map(([x, y]) => `[${x}00000000000001, ${y}]`).join(',\n        ');
+    const text = JSON.stringify(collection(features)).replace(/]}$/, `,{"type":"Feature","properties":${JSON.stringify(hazardousAreaFeature().properties)},\n    "geometry": {\n      "type": "Polygon", "coordinates": [[\n        ${ring}]]}}]}`);
+    const response = await api('POST', '/collections/hazardous-areas/items', { token, body: text, headers: { 'content-crs': '<http://www.opengis.net/def/crs/OGC/1.3/CRS84>' } });
+    expect(response.status, response.text).to.equal(201);
+    expect(response.body.imported).to.equal(COUNT + 1);
+    const ids: string[] = response.body.ids;
+    expect(new Set(ids).size).to.equal(COUNT + 1);
+
+    const { db } = getHarness();
+    const stored = await db.raw(
+      `SELECT h.id, h.local_ref, h.owner_agency, h.status, h.version, h.input_crs, h.name, h.evidence, h.input_geometry,
+         ST_Equals(h.footprint_geom, footprint_of(h.original_geom)) AND ST_AsEWKB(h.footprint_geom) = ST_AsEWKB(footprint_of(h.original_geom)) AS footprint_ok,
+         h.original_area_m2 = ST_Area(h.original_geom::geography) AS area_ok, h.remaining_area_m2 = h.original_area_m2 AS remaining_ok,
+         ST_Equals(h.remaining_geom, h.original_geom) AS remaining_geom_ok, h.cell_x0 <= h.cell_x1 AND h.cell_y0 <= h.cell_y1 AS cells_ok,
+         (SELECT count(*) FROM hazardous_area_status_change s WHERE s.hazardous_area_id = h.id AND s.to_status = 'open' AND s.reason = 'recorded') AS history,
+         (SELECT count(*) FROM audit_event a WHERE a.record_id = h.id::text AND a.action = 'create' AND a.actor = 'bulk-importer') AS audit,
+         (SELECT count(*) FROM change_log c WHERE c.record_id = h.id) AS changes
+       FROM hazardous_area h WHERE h.id = ANY(?::uuid[])`,
+      [ids],
+    );
+    expect(stored.rows).to.have.length(COUNT + 1);
+    const byId = new Map(stored.rows.map((row: any) => [row.id, row]));
+    ids.forEach((id, n) => {
+      const row: any = byId.get(id);
+      expect(row.local_ref, `feature ${n}: ids are in the order of the features`).to.equal(n < COUNT ? refs[n] : row.local_ref);
+      expect(row, `feature ${n}`).to.include({ owner_agency: 'GEO', status: 'open', version: 1, footprint_ok: true, area_ok: true, remaining_ok: true, remaining_geom_ok: true, cells_ok: true, history: 1, audit: 1, changes: 1 });
+    });
+    expect((byId.get(ids[0]) as any).name).to.deep.equal({ en: 'Synthetic\tzone "7"\\' });
+    expect((byId.get(ids[0]) as any).evidence).to.deep.equal([{ nature: 'indirect', kind: 'records', reliability: 'low' }]);
+    expect((byId.get(ids[7]) as any).input_crs).to.equal(32638);
+    expect((byId.get(ids[7]) as any).input_geometry).to.deep.equal(features[7].geometry);
+    // The geometry as sent: jsonb keeps the digits a JavaScript number would have dropped.
+    const sent = await db.raw(`SELECT input_geometry::text AS text FROM hazardous_area WHERE id = ?`, [ids[COUNT]]);
+    expect(sent.rows[0].text).to.include('00000000000001');
+
+    const read = await api('GET', `/collections/hazardous-areas/items/${ids[3]}`, { token });
+    expect(read.status).to.equal(200);
+    expect(read.body.properties.localRef).to.equal(refs[3]);
+  });
+
+  it('reports the problems of every feature and stores nothing when any is wrong', async () => {
+    const token = tokenFor('GEO', 'editor');
+    const features: any[] = Array.from({ length: COUNT }, () => hazardousAreaFeature());
+    features[10] = hazardousAreaFeature({ geometry: SELF_INTERSECTING });
+    features[230] = { ...hazardousAreaFeature(), properties: { ...features[229].properties } };
+    const refs = features.map((feature) => feature.properties.localRef as string);
+    const response = await api('POST', '/collections/hazardous-areas/items', { token, body: collection(features) });
+    expect(response.status, response.text).to.equal(422);
+    expect(response.body.detail).to.equal(`2 of ${COUNT} features were rejected; nothing was imported`);
+    const reasons = new Map<number, string>(response.body.errors.map((error: any) => [error.feature, error.reason]));
+    expect([...reasons.keys()].sort((a, b) => a - b)).to.deep.equal([10, 230]);
+    expect(reasons.get(10)).to.match(/invalid geometry: Self-intersection/);
+    expect(response.body.errors.find((error: any) => error.feature === 10).location).to.have.length(2);
+    expect(reasons.get(230)).to.match(/duplicates the localRef/);
+    expect(await countByRefs(refs)).to.equal(0);
+  });
+
+  it('lists problems found in Node and by PostGIS together', async () => {
+    const token = tokenFor('GEO', 'editor');
+    const features: any[] = Array.from({ length: COUNT }, () => hazardousAreaFeature());
+    features[10] = hazardousAreaFeature({ geometry: SELF_INTERSECTING });
+    features[200] = hazardousAreaFeature({ properties: { classification: 'XHA' } });
+    const refs = features.map((feature) => feature.properties.localRef as string);
+    const response = await api('POST', '/collections/hazardous-areas/items', { token, body: collection(features) });
+    expect(response.status, response.text).to.equal(422);
+    expect([...new Set(response.body.errors.map((error: any) => error.feature))]).to.deep.equal([10, 200]);
+    expect(await countByRefs(refs)).to.equal(0);
+  });
+
+  it('rejects polygons that duplicate one of the import or an active area, whatever their first vertex', async () => {
+    const token = tokenFor('GEO', 'editor');
+    const existing = hazardousAreaFeature();
+    expect((await api('POST', '/collections/hazardous-areas/items', { token, body: existing })).status).to.equal(201);
+    const features: any[] = Array.from({ length: COUNT }, () => hazardousAreaFeature());
+    const ring = features[3].geometry.coordinates[0];
+    const rotated = [...ring.slice(1), ring[1]];
+    features[5] = hazardousAreaFeature({ geometry: { type: 'Polygon', coordinates: [rotated] } });
+    features[240] = hazardousAreaFeature({ geometry: existing.geometry });
+    const refs = features.map((feature) => feature.properties.localRef as string);
+    const response = await api('POST', '/collections/hazardous-areas/items', { token, body: collection(features) });
+    expect(response.status, response.text).to.equal(422);
+    const byFeature = new Map(response.body.errors.map((error: any) => [error.feature, error.reason]));
+    expect([...byFeature.keys()].sort((a: any, b: any) => a - b)).to.deep.equal([5, 240]);
+    expect(byFeature.get(5)).to.equal('duplicates the polygon of feature 3 in this import');
+    expect(byFeature.get(240)).to.match(new RegExp(`duplicates the polygon of hazardous area ${existing.properties.localRef} \\(`));
+    expect(await countByRefs(refs)).to.equal(0);
+  });
+});
