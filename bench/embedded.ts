@@ -2,8 +2,8 @@
 // (PGlite in a worker thread, server/start.ts) beside the PostgreSQL server on the same fixture:
 //   start-up   fresh data directory (initdb, PostGIS, migrations) and reopening it;
 //   memory     resident memory of this process (the service and the PGlite worker) after start
-//              and at its peak; for the server, the Node process plus PostgreSQL's proportional
-//              share (PSS) of the cluster's processes;
+//              and at its peak; for the server, PostgreSQL's proportional share (PSS) of the
+//              cluster's processes (the Node service's own memory comes on top on both);
 //   import     the fixture's hazardous areas through the bulk import API;
 //   tiles      uncached `hazardous-areas` tiles (cache size 0) per zoom 6–14, median and p95,
 //              at the same tiles on both: the tiles holding the first vertex of `--samples`
@@ -133,7 +133,6 @@ async function main() {
     let serverTiles: Awaited<ReturnType<typeof timeTiles>>;
     let serverImportMs: number;
     let serverPss: number | undefined;
-    let serverNodeRss: number;
     try {
       say(`server: importing ${scale} hazardous areas…`);
       started = performance.now();
@@ -142,7 +141,6 @@ async function main() {
       say(`server: ${tiles.length} tiles × ${repeat}…`);
       serverTiles = await timeTiles(server, tiles, repeat);
       serverPss = postgresPss();
-      serverNodeRss = process.memoryUsage().rss;
     } finally {
       await server.stop();
     }
@@ -153,7 +151,7 @@ async function main() {
       { '': 'start-up, reopening the data', embedded: seconds(embeddedReopenMs), server: '—' },
       { '': `import of ${scale} areas (API)`, embedded: `${seconds(embeddedImportMs)} (${Math.round(scale / (embeddedImportMs / 1000))}/s)`, server: `${seconds(serverImportMs)} (${Math.round(scale / (serverImportMs / 1000))}/s)` },
       { '': 'resident memory after start', embedded: `${mib(embeddedRssStarted)} (process; ${mib(rssBefore)} before)`, server: '—' },
-      { '': 'resident memory after tiles / peak', embedded: `${mib(embeddedRssEnd)} / ${mib(peakRss)}`, server: `Node ${mib(serverNodeRss)} + PostgreSQL PSS ${serverPss === undefined ? 'unreadable' : mib(serverPss)}` },
+      { '': 'resident memory after tiles / peak', embedded: `${mib(embeddedRssEnd)} / ${mib(peakRss)}`, server: `PostgreSQL PSS ${serverPss === undefined ? 'unreadable' : mib(serverPss)} (+ the Node service)` },
     ]));
     console.log('\nuncached tile latency, ms (median / p95), largest tile:\n');
     console.log(table(ZOOMS.map((z) => {
