@@ -48,6 +48,13 @@ const LEVEL_AT_LEAST = `
     SELECT array_position(ARRAY['none','footprint','summary','full','owner'], level)
         >= array_position(ARRAY['none','footprint','summary','full','owner'], required)
   $$;
+
+  -- THE rule of who sees a record at all: a level above none, and, for anyone but its owner,
+  -- a record that is not restricted. Every access view applies it (the visible_* views here,
+  -- the overview cells of tiles); an SQL function this simple is inlined into each query.
+  CREATE FUNCTION access_admits(level text, restricted boolean) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT level <> 'none' AND (level = 'owner' OR NOT restricted)
+  $$;
 `;
 
 // Below full, neither the version nor edit times are shown: they would tell a partner that
@@ -169,7 +176,7 @@ const views: Record<(typeof KINDS)[number], string> = {
       END AS detail
     FROM hazardous_area r
     JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'hazardous_area'
-    WHERE a.level <> 'none' AND (a.level = 'owner' OR NOT r.restricted)`,
+    WHERE access_admits(a.level, r.restricted)`,
 
   land_release: `
     CREATE VIEW visible_land_release AS
@@ -185,7 +192,7 @@ const views: Record<(typeof KINDS)[number], string> = {
       CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('inputGeometry', r.input_geometry) END AS detail
     FROM land_release r
     JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'land_release'
-    WHERE a.level <> 'none' AND (a.level = 'owner' OR NOT r.restricted)`,
+    WHERE access_admits(a.level, r.restricted)`,
 
   minefield_record: `
     CREATE VIEW visible_minefield_record AS
@@ -202,7 +209,7 @@ const views: Record<(typeof KINDS)[number], string> = {
       CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('inputGeometry', r.input_geometry) END AS detail
     FROM minefield_record r
     JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'minefield_record'
-    WHERE a.level <> 'none' AND (a.level = 'owner' OR NOT r.restricted)`,
+    WHERE access_admits(a.level, r.restricted)`,
 
   // The informant's identity is not in this view at any level: only the pseudonymous code, at full.
   testimony: `
@@ -224,7 +231,7 @@ const views: Record<(typeof KINDS)[number], string> = {
       CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object('inputGeometry', r.input_geometry) END AS detail
     FROM testimony r
     JOIN viewer_access a ON a.owner_agency = r.owner_agency AND a.record_kind = 'testimony'
-    WHERE a.level <> 'none' AND (a.level = 'owner' OR NOT r.restricted)`,
+    WHERE access_admits(a.level, r.restricted)`,
 };
 
 // Overview tiles merge features into cells of 1/128 of a tile at zooms below 10. Each record
@@ -449,7 +456,7 @@ export async function down(knex: Knex): Promise<void> {
     DROP VIEW IF EXISTS viewer_access;
     DROP TABLE IF EXISTS sharing_agreement;
     DROP FUNCTION IF EXISTS audit_record_insert(), audit_record_update(), audit_agreement_write(), audit_event_is_append_only();
-    DROP FUNCTION IF EXISTS viewer_grantee(), viewer_role(), access_at_least(text, text), footprint_of(geometry);
+    DROP FUNCTION IF EXISTS viewer_grantee(), viewer_role(), access_at_least(text, text), access_admits(text, boolean), footprint_of(geometry);
   `);
   for (const kind of KINDS) {
     await knex.raw(`CREATE VIEW visible_${kind} AS SELECT record.*, 'owner'::text AS access_level FROM ${kind} AS record WHERE record.owner_agency = viewer_agency()`);

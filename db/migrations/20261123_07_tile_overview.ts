@@ -16,8 +16,9 @@ import type { Knex } from 'knex';
 //   statement (no per-row trigger). An update counts only the rows whose cells or keys changed.
 // - visible_tile_overview_cell: the readers' only way in. It joins viewer_access — the level
 //   of the current viewer per (owner agency, kind), defined once in the sharing migration —
-//   and admits a cell on the same condition as the visible_* views admit a record: a level
-//   above none, and for anyone but the owner a record there that is not restricted. The counts
+//   and admits a cell by the same rule as the visible_* views admit a record, access_admits()
+//   of migration 04: a level above none, and for anyone but the owner a record there that is
+//   not restricted. The counts
 //   are not exposed.
 
 const KINDS = ['hazardous_area', 'land_release', 'minefield_record', 'testimony'] as const;
@@ -148,7 +149,8 @@ export async function up(knex: Knex): Promise<void> {
     SELECT c.record_kind, c.z, c.cx, c.cy, c.owner_agency, c.category
     FROM tile_overview_cell AS c
     JOIN a ON a.owner_agency = c.owner_agency AND a.record_kind = c.record_kind
-    WHERE a.level <> 'none' AND (a.level = 'owner' OR c.unrestricted > 0);
+    -- A cell is restricted when every record counted in it is.
+    WHERE access_admits(a.level, c.unrestricted = 0);
 
     GRANT SELECT ON visible_tile_overview_cell TO minefield_reader;
     GRANT SELECT, INSERT, UPDATE, DELETE ON tile_overview_cell TO minefield_writer;
