@@ -7,6 +7,8 @@ import type { Config } from '../config';
 import { baseUrl } from '../links';
 import { badRequest } from '../problem';
 
+class ClientGone extends Error {}
+
 function limitOf(req: Request): number {
   const raw = req.query.limit;
   if (raw === undefined) return 500;
@@ -46,6 +48,8 @@ export function feedRoutes(feed: FeedService, stream: FeedStream, config: Config
           res.write('{"events":[');
         },
         event: (json) => {
+          // A client that went away stops the reading (and frees the database) at the next event.
+          if (res.destroyed) throw new ClientGone();
           const more = res.write(first ? json : `,${json}`);
           first = false;
           if (!more && !res.destroyed) return drained();
@@ -55,6 +59,7 @@ export function feedRoutes(feed: FeedService, stream: FeedStream, config: Config
       res.end(`],"cursor":${JSON.stringify(page.cursor)},"caughtUp":${page.caughtUp},"links":${JSON.stringify([{ rel: 'next', href: next }])}}`);
     } catch (error) {
       if (!started) throw error;
+      if (error instanceof ClientGone) return;
       req.log?.error({ err: error }, 'feed page failed after it started; response cut');
       res.destroy(error as Error);
     }
