@@ -25,6 +25,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { withViewer } from '../db/viewerTransaction';
 import { SERVICE_REGION, crsLabel } from '../geo/crs';
+import { logger } from '../server/logger';
 import type { FieldProblem } from '../server/problem';
 import type { LonLatBox } from '../tiles/tileCache';
 import type { ImportResult, WriteContext } from './collection';
@@ -84,7 +85,7 @@ const CHECK_SQL = `
   LEFT JOIN LATERAL (
     SELECT json_agg(json_build_object('id', h.id, 'localRef', h.local_ref) ORDER BY h.local_ref) AS existing
     FROM hazardous_area h
-    WHERE b.valid AND b.inside AND h.owner_agency = ? AND h.retired_at IS NULL
+    WHERE ?::boolean AND b.valid AND b.inside AND h.owner_agency = ? AND h.retired_at IS NULL
       AND h.original_geom && b.geom AND ST_Equals(h.original_geom, ST_Multi(b.geom))
   ) AS e ON true`;
 
@@ -218,6 +219,7 @@ async function besideTransaction<T>(db: Knex | undefined, context: WriteContext,
   const connection = await Promise.race([pending, new Promise((resolve) => { timer = setTimeout(resolve, SIDE_CONNECTION_WAIT_MS, undefined); })]);
   clearTimeout(timer);
   if (!connection) {
+    logger.warn({ waitedMs: SIDE_CONNECTION_WAIT_MS }, 'bulk import: no second connection free; checking on the transaction\'s own');
     pending.then((late) => db.client.releaseConnection(late), () => {});
     return work(undefined);
   }
@@ -242,7 +244,16 @@ export async function importHazardousAreas(context: WriteContext, inputs: Featur
   const server = poolSize(trx) >= 2;
   const db = server && inputs.length >= SIDE_CONNECTION_FROM ? context.db : undefined;
 
+  // Duplicates of existing areas are looked for only where the agency has any (not on a first
+  // import, the largest).
+  const hasActiveAreas = (await trx.raw(
+    'SELECT EXISTS (SELECT 1 FROM hazardous_area WHERE owner_agency = ? AND retired_at IS NULL) AS found', [viewer.agency],
+  )).rows[0].found as boolean;
+
   return besideTransaction(db, context, async (side) => {
+    // The index of the table already holds the rows this import has written (not yet visible
+    // beside it); a plan that scans the table instead would read them all for every feature.
+    if (side) await side.raw(`SELECT set_config('enable_seqscan', 'off', true)`);
     const checker = side ?? trx;
     const chunks = chunksOf(inputs, CHUNK);
     const texts = new Map<number, string>();
@@ -253,7 +264,7 @@ export async function importHazardousAreas(context: WriteContext, inputs: Featur
         texts.set(input.index, text);
         payload += `${payload.length > 1 ? ',' : ''}{"idx":${input.index},"srid":${input.srid},"geometry":${text}}`;
       }
-      const pending = checker.raw(CHECK_SQL, [minLon, maxLon, minLat, maxLat, `${payload}]`, viewer.agency])
+      const pending = checker.raw(CHECK_SQL, [minLon, maxLon, minLat, maxLat, `${payload}]`, hasActiveAreas, viewer.agency])
         .then((result: { rows: CheckedRow[] }) => result.rows);
       pending.catch(() => {});
       return pending;
