@@ -30,10 +30,10 @@ const GEOMETRY: Record<(typeof KINDS)[number], string> = {
 
 type Kind = (typeof KINDS)[number];
 
-// Whether a record state is visible at a level: a level above none, not retired, and restricted
-// only for its owner (the access views' condition; the records API drops retired records).
+// Whether a record state is visible at a level: admitted by the access views' rule
+// (access_admits, the sharing migration) and not retired (the records API drops retired records).
 const visible = (state: string, exists: string, level: string) =>
-  `(${exists} AND coalesce(${level}, 'none') <> 'none' AND (${state}).retired_at IS NULL AND (${level} = 'owner' OR NOT (${state}).restricted))`;
+  `(${exists} AND (${state}).retired_at IS NULL AND access_admits(coalesce(${level}, 'none'), (${state}).restricted))`;
 
 // The geometry a level shows: the footprint at footprint, the record's own geometry above.
 const levelGeometry = (kind: Kind, state: string, level: string) =>
