@@ -179,17 +179,17 @@ class InsertSink implements RowSink {
         id: row.id, local_ref: p.localRef, name: p.name ?? {}, classification: p.classification, hazard_types: p.hazardTypes,
         evidence: p.evidence ?? [], estimated_device_count: p.estimatedDeviceCount ?? null, marking: p.marking ?? 'none',
         priority: p.priority ?? 'medium', information_date: p.informationDate, geom: row.hex, area_m2: row.areaM2,
-        srid: row.input.srid, input: row.input.geometry,
+        srid: row.input.srid, input: row.geometryText,
       };
     }));
     await this.trx.raw(
       `WITH inserted AS (
          INSERT INTO hazardous_area (${AREA_COLUMNS.join(', ')})
          SELECT p.id, ?, p.local_ref, p.name, p.classification, p.hazard_types, p.evidence, p.estimated_device_count,
-           p.marking, p.priority, p.information_date, p.geom, p.geom, p.area_m2, p.area_m2, p.srid, p.input, ?, ?
+           p.marking, p.priority, p.information_date, p.geom, p.geom, p.area_m2, p.area_m2, p.srid, p.input::jsonb, ?, ?
          FROM json_to_recordset(?::json) AS p(id uuid, local_ref text, name jsonb, classification text,
            hazard_types text[], evidence jsonb, estimated_device_count integer, marking text, priority text,
-           information_date date, geom geometry, area_m2 double precision, srid integer, input jsonb)
+           information_date date, geom geometry, area_m2 double precision, srid integer, input text)
          RETURNING id, information_date
        )
        INSERT INTO hazardous_area_status_change (${HISTORY_COLUMNS.join(', ')})
