@@ -215,13 +215,15 @@ export class FeedService {
     let after = position.after;
     let emitted = 0;
     for (;;) {
+      // Records read per query: what the room left needs, not a whole batch for a page of one.
+      const size = Math.min(this.batch, Math.max(2 * (room - emitted), 50));
       const rows: EntryRow[] = (await withViewer(this.db, viewer, (trx) => trx.raw(
-        `SELECT ${ENTRY_COLUMNS} FROM feed_agreement_fanout(?, ?::uuid, ?)`, [position.seq, after, this.batch]))).rows;
+        `SELECT ${ENTRY_COLUMNS} FROM feed_agreement_fanout(?, ?::uuid, ?)`, [position.seq, after, size]))).rows;
       if (rows.length === 0) return { position: { seq: position.seq, after: null }, emitted };
       for (const row of rows) {
         after = row.record_id;
         if (row.operation === 'scanned') {
-          if (row.scanned! < this.batch) return { position: { seq: position.seq, after: null }, emitted };
+          if (row.scanned! < size) return { position: { seq: position.seq, after: null }, emitted };
           continue;
         }
         const json = eventJson(row, encodeCursor({ seq: position.seq, after }));
