@@ -3,8 +3,10 @@
 // vertex of `--samples` evenly spaced ANAMA areas, de-duplicated) of layer `hazardous-areas`:
 //   HTTP   an UNCACHED tile end to end (the tile cache is cleared before every request);
 //   floor  the same tile SQL (tiles/renderTile.ts) in the same read transaction, no HTTP;
-//   plain  a plain ST_AsMVT of every area in the tile, no collapse fallback, no overview cells,
-//          as the database owner (the yardstick a bare tile server such as pg_tileserv sets).
+//   plain  a plain ST_AsMVT of the same features — every area in the tile with the layer's
+//          attributes of the record (id, owner, classification, status, hazard types, remaining
+//          area) — from the table as the database owner: no access view, no collapse fallback,
+//          no overview cells (the yardstick a bare tile server such as pg_tileserv sets).
 // For the owner ANAMA and for GEO, which sees ANAMA's areas at `summary` through an agreement.
 // Targets: exact zooms (≥ 10) HTTP ≤ 1.3 × plain; overview zooms (< 10) plain ≥ 5 × HTTP;
 // every tile ≤ 500 KB; cached tiles ≥ 5,000 tiles/s with 16 keep-alive connections. The load
@@ -34,7 +36,8 @@ const MIN_SAMPLES = 20;
 
 const PLAIN_SQL = `
 SELECT ST_AsMVT(q, '${LAYER}', 4096, 'geom') AS tile FROM (
-  SELECT id::text, classification, status,
+  SELECT id::text AS id, owner_agency AS "ownerAgency", classification, status,
+    array_to_string(hazard_types, ',') AS "hazardTypes", remaining_area_m2 AS "remainingAreaM2",
     ST_AsMVTGeom(ST_Transform(remaining_geom, 3857), ST_TileEnvelope(?::integer, ?::integer, ?::integer), 4096, 64, true) AS geom
   FROM hazardous_area
   WHERE remaining_geom && ST_Transform(ST_TileEnvelope(?::integer, ?::integer, ?::integer), 4326)
