@@ -16,24 +16,11 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { generateFixtures } from '../fixtures/generate';
 import { logger } from '../server/logger';
-import { importAreasThroughApi, startBenchService, table, type BenchService } from './support';
+import { importAreasThroughApi, median, p95, startBenchService, table, tileOf, type BenchService, type Tile } from './support';
 
 const ZOOMS = [6, 7, 8, 9, 10, 11, 12, 13, 14];
 const SEED = 11;
 
-type Tile = { z: number; x: number; y: number };
-
-function tileOf(lon: number, lat: number, z: number): Tile {
-  const n = 2 ** z;
-  const r = (lat * Math.PI) / 180;
-  const x = Math.floor(((lon + 180) / 360) * n);
-  const y = Math.floor(((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2) * n);
-  return { z, x: Math.min(n - 1, Math.max(0, x)), y: Math.min(n - 1, Math.max(0, y)) };
-}
-
-const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
-const median = (values: number[]) => sorted(values)[Math.floor(values.length / 2)];
-const p95 = (values: number[]) => sorted(values)[Math.max(0, Math.ceil(values.length * 0.95) - 1)];
 const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 

@@ -10,8 +10,7 @@ import { createApp } from '../server/app';
 import { issueToken } from '../server/auth/issueToken';
 import type { Role } from '../server/auth/viewer';
 import { loadConfig } from '../server/config';
-import { listenSignal } from '../feed/changeSignal';
-import { openDatabase, openEmbeddedDatabase, type ServiceDatabase } from '../server/start';
+import { openEmbeddedDatabase, startDatabase, type ServiceDatabase } from '../server/start';
 import type { TileService } from '../tiles/tileService';
 
 export interface BenchService {
@@ -42,9 +41,7 @@ async function freshServerDatabase(databaseName: string): Promise<ServiceDatabas
   await admin.query('DROP DATABASE IF EXISTS ' + admin.escapeIdentifier(databaseName) + ' WITH (FORCE)');
   await admin.query('CREATE DATABASE ' + admin.escapeIdentifier(databaseName));
   await admin.end();
-  const db = await openDatabase({ ...loadConfig(), databaseUrl }, { create: true });
-  const changes = listenSignal(databaseUrl);
-  return { db, url: databaseUrl, changes, close: async () => { await changes.close(); await db.destroy(); } };
+  return startDatabase({ ...loadConfig(), databaseUrl }, { create: true });
 }
 
 export async function startBenchService(databaseName: string, options: BenchServiceOptions = {}): Promise<BenchService> {
@@ -99,3 +96,18 @@ export async function importAreasThroughApi(service: BenchService, areas: number
   }
   return fixtures;
 }
+
+export type Tile = { z: number; x: number; y: number };
+
+/** The tile of zoom z holding a point (Web Mercator, clamped to the grid). */
+export function tileOf(lon: number, lat: number, z: number): Tile {
+  const n = 2 ** z;
+  const x = Math.floor(((lon + 180) / 360) * n);
+  const r = (lat * Math.PI) / 180;
+  const y = Math.floor(((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2) * n);
+  return { z, x: Math.min(n - 1, Math.max(0, x)), y: Math.min(n - 1, Math.max(0, y)) };
+}
+
+const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
+export const median = (values: number[]) => sorted(values)[Math.floor(values.length / 2)];
+export const p95 = (values: number[]) => sorted(values)[Math.max(0, Math.ceil(values.length * 0.95) - 1)];

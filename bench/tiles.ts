@@ -22,7 +22,7 @@ import { logger } from '../server/logger';
 import type { Viewer } from '../server/auth/viewer';
 import { renderTile, scopeOf } from '../tiles/renderTile';
 import { EXACT_FROM_ZOOM } from '../tiles/tileSql';
-import { startBenchService, table, importAreasThroughApi } from './support';
+import { median, p95, startBenchService, table, importAreasThroughApi, tileOf, type Tile } from './support';
 
 const LAYER = 'hazardous-areas';
 const ZOOMS = [6, 7, 8, 9, 10, 11, 12, 13, 14];
@@ -43,19 +43,6 @@ SELECT ST_AsMVT(q, '${LAYER}', 4096, 'geom') AS tile FROM (
   WHERE remaining_geom && ST_Transform(ST_TileEnvelope(?::integer, ?::integer, ?::integer), 4326)
 ) AS q`;
 
-type Tile = { z: number; x: number; y: number };
-
-function tileOf(lon: number, lat: number, z: number): Tile {
-  const n = 2 ** z;
-  const x = Math.floor(((lon + 180) / 360) * n);
-  const r = (lat * Math.PI) / 180;
-  const y = Math.floor(((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2) * n);
-  return { z, x: Math.min(n - 1, Math.max(0, x)), y: Math.min(n - 1, Math.max(0, y)) };
-}
-
-const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
-const median = (values: number[]) => sorted(values)[Math.floor(values.length / 2)];
-const p95 = (values: number[]) => sorted(values)[Math.max(0, Math.ceil(values.length * 0.95) - 1)];
 const ms = (value: number) => value.toFixed(value < 10 ? 2 : 1);
 const kb = (bytes: number) => (bytes / 1000).toFixed(1);
 

@@ -8,6 +8,22 @@ import type { Viewer } from '../server/auth/viewer';
 import type { ChangeSignal } from './changeSignal';
 import type { FeedService } from './feedService';
 
+/**
+ * Resolves once a response that refused a write has drained, or closed. Both listeners go once
+ * either fires: a long catch-up waits for 'drain' many times on one response.
+ */
+export function drained(res: Response): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 interface Subscriber {
   wake: () => void;
 }
@@ -68,21 +84,11 @@ export class FeedStream {
       open = false;
       wakeUp?.();
     });
-    // Both listeners go once either fires: a long catch-up waits for 'drain' many times.
-    const drained = () => new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
 
     try {
       while (open && !this.closed) {
         for (const event of page.events) {
-          if (!res.write(`id: ${event.cursor}\nevent: change\ndata: ${JSON.stringify(event)}\n\n`)) await drained();
+          if (!res.write(`id: ${event.cursor}\nevent: change\ndata: ${JSON.stringify(event)}\n\n`)) await drained(res);
           if (!open) break;
         }
         cursor = page.cursor;

@@ -16,8 +16,7 @@ import { createApp } from '../server/app';
 import { issueToken } from '../server/auth/issueToken';
 import type { Role } from '../server/auth/viewer';
 import { loadConfig } from '../server/config';
-import { openDatabase, openEmbeddedDatabase, type ServiceDatabase } from '../server/start';
-import { listenSignal } from '../feed/changeSignal';
+import { openEmbeddedDatabase, startDatabase, type ServiceDatabase } from '../server/start';
 
 /** The server database the suite runs on, or '' when it runs on the embedded database. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL?.replace(/\/[^/]*$/, '/minefield_test') || '';
@@ -59,9 +58,7 @@ async function startTestDatabase(): Promise<ServiceDatabase> {
   }
   process.env.DATABASE_URL = TEST_DATABASE_URL;
   await recreateDatabase(TEST_DATABASE_URL);
-  const db = await openDatabase({ ...loadConfig(), databaseUrl: TEST_DATABASE_URL }, { create: true });
-  const changes = listenSignal(TEST_DATABASE_URL);
-  return { db, url: TEST_DATABASE_URL, changes, close: async () => { await changes.close(); await db.destroy(); } };
+  return startDatabase({ ...loadConfig(), databaseUrl: TEST_DATABASE_URL }, { create: true });
 }
 
 /**

@@ -1,7 +1,7 @@
 // Diffed change feeds: paged, snapshot, and live (SSE).
 import { Request, Router } from 'express';
 import type { FeedService } from '../../feed/feedService';
-import type { FeedStream } from '../../feed/stream';
+import { drained, type FeedStream } from '../../feed/stream';
 import { requireViewer } from '../auth/middleware';
 import type { Config } from '../config';
 import { baseUrl } from '../links';
@@ -31,15 +31,6 @@ export function feedRoutes(feed: FeedService, stream: FeedStream, config: Config
     const limit = limitOf(req);
     let first = true;
     let started = false;
-    const drained = () => new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
     try {
       const page = await feed.write(req.viewer!, cursorOf(req), limit, snapshotUrl(req), {
         begin: () => {
@@ -52,7 +43,7 @@ export function feedRoutes(feed: FeedService, stream: FeedStream, config: Config
           if (res.destroyed) throw new ClientGone();
           const more = res.write(first ? json : `,${json}`);
           first = false;
-          if (!more && !res.destroyed) return drained();
+          if (!more && !res.destroyed) return drained(res);
         },
       });
       const next = `${baseUrl(req, config)}/feed?after=${page.cursor}&limit=${limit}`;
