@@ -59,12 +59,14 @@ interface EntryRow {
   old_properties: string | null;
   new_properties: string | null;
   geometry: string | null;
+  /** The shape-valued properties that changed, as a JSON object's text (they are not in the properties). */
+  shape_properties: string | null;
   scanned: number | null;
   /** feed_entries' 'scanned' row: the last entry of the log in the snapshot read. */
   log_end?: number;
 }
 
-const ENTRY_COLUMNS = 'seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, scanned';
+const ENTRY_COLUMNS = 'seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, shape_properties, scanned';
 
 /**
  * The event as JSON text (the database's feature and geometry change are JSON already), or
@@ -75,6 +77,10 @@ function eventJson(row: EntryRow, cursor: string): string | undefined {
   if (row.operation === 'create') body = `,"feature":${row.feature}`;
   else if (row.operation === 'update') {
     const patch = compare(JSON.parse(row.old_properties!), JSON.parse(row.new_properties!));
+    if (row.shape_properties) {
+      // Present on both sides (one level, above footprint): each changed one is replaced whole.
+      for (const [name, value] of Object.entries(JSON.parse(row.shape_properties))) patch.push({ op: 'replace', path: `/${name}`, value });
+    }
     if (patch.length === 0 && !row.geometry) return undefined;
     body = `,"patch":${JSON.stringify(patch)}${row.geometry ? `,"geometry":${row.geometry}` : ''}`;
   } else body = '';

@@ -65,26 +65,33 @@ const common = (level: string) => `
 
 // Each kind's projection: the fields a level may see. The access views apply it to the
 // current rows; the change feed applies the same function to earlier states of a row.
+//
+// A hazardous area's remaining polygon is a property too (from summary up). Its projection is
+// its attributes (project_hazardous_area_attributes) with that polygon added: the change feed
+// compares the attributes of two states and the polygon apart — as geometry, not as GeoJSON
+// built, parsed and compared twice for every change.
 const projections: Record<(typeof KINDS)[number], string> = {
   hazardous_area: `
-    CREATE FUNCTION project_hazardous_area(r hazardous_area, level text) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    CREATE FUNCTION project_hazardous_area_attributes(r hazardous_area, level text) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT
       CASE level
         WHEN 'footprint' THEN jsonb_build_object(${common('level')}, 'classification', r.classification, 'generalised', true)
         WHEN 'summary' THEN jsonb_build_object(${common('level')}, 'localRef', r.local_ref,
           'classification', r.classification, 'status', r.status, 'hazardTypes', to_jsonb(r.hazard_types),
           'informationDate', r.information_date, 'originalAreaM2', r.original_area_m2,
-          'remainingAreaM2', r.remaining_area_m2, 'releasedAreaM2', r.released_area_m2,
-          'remainingGeometry', ST_AsGeoJSON(r.remaining_geom, 9)::jsonb)
+          'remainingAreaM2', r.remaining_area_m2, 'releasedAreaM2', r.released_area_m2)
         ELSE jsonb_build_object(${common('level')}, 'version', r.version, 'localRef', r.local_ref, 'name', r.name,
           'classification', r.classification, 'status', r.status, 'hazardTypes', to_jsonb(r.hazard_types),
           'evidence', r.evidence, 'estimatedDeviceCount', r.estimated_device_count, 'marking', r.marking,
           'priority', r.priority, 'informationDate', r.information_date, 'originalAreaM2', r.original_area_m2,
-          'remainingAreaM2', r.remaining_area_m2, 'releasedAreaM2', r.released_area_m2,
-          'remainingGeometry', ST_AsGeoJSON(r.remaining_geom, 9)::jsonb, 'inputCrs', 'EPSG:' || r.input_crs,
+          'remainingAreaM2', r.remaining_area_m2, 'releasedAreaM2', r.released_area_m2, 'inputCrs', 'EPSG:' || r.input_crs,
           'createdBy', r.created_by, 'createdAt', r.created_at, 'updatedBy', r.updated_by, 'updatedAt', r.updated_at)
           || CASE WHEN level = 'owner' THEN jsonb_build_object('restricted', r.restricted) ELSE '{}'::jsonb END
       END
+    $$;
+    CREATE FUNCTION project_hazardous_area(r hazardous_area, level text) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT project_hazardous_area_attributes(r, level)
+      || CASE WHEN level = 'footprint' THEN '{}'::jsonb ELSE jsonb_build_object('remainingGeometry', ST_AsGeoJSON(r.remaining_geom, 9)::jsonb) END
     $$`,
   land_release: `
     CREATE FUNCTION project_land_release(r land_release, level text) RETURNS jsonb LANGUAGE sql STABLE AS $$
@@ -445,6 +452,7 @@ export async function down(knex: Knex): Promise<void> {
     await knex.raw(`
       DROP VIEW IF EXISTS visible_${kind} CASCADE;
       DROP FUNCTION IF EXISTS project_${kind}(${kind}, text);
+      DROP FUNCTION IF EXISTS project_${kind}_attributes(${kind}, text);
       DROP TRIGGER IF EXISTS ${kind}_audit_insert ON ${kind};
       DROP TRIGGER IF EXISTS ${kind}_audit_update ON ${kind};
       ALTER TABLE ${kind} DROP COLUMN IF EXISTS cell_x0, DROP COLUMN IF EXISTS cell_x1, DROP COLUMN IF EXISTS cell_y0,

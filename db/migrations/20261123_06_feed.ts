@@ -14,6 +14,24 @@ const GEOMETRY: Record<(typeof KINDS)[number], string> = {
 
 type Kind = (typeof KINDS)[number];
 
+// Properties whose value is a shape (a GeoJSON geometry), per kind: the projection function
+// without them (the sharing migration's project_<kind>_attributes) and, per property, the
+// column it shows and the levels below which it is absent. Between two states seen at one
+// level they are compared as geometry, and a changed one is sent as one `replace` of the patch.
+const SHAPE_PROPERTIES: Partial<Record<Kind, { property: string; column: string }[]>> = {
+  hazardous_area: [{ property: 'remainingGeometry', column: 'remaining_geom' }],
+};
+const attributesOf = (kind: Kind) => (SHAPE_PROPERTIES[kind] ? `project_${kind}_attributes` : `project_${kind}`);
+// The shape properties that differ between states o and n, as the text of a JSON object (NULL
+// when none did); only asked when both are seen at one level above footprint.
+const changedShapes = (kind: Kind) => {
+  const shapes = SHAPE_PROPERTIES[kind];
+  if (!shapes) return 'NULL::text';
+  const parts = shapes.map(({ property, column }) =>
+    `CASE WHEN (s.o).${column} IS DISTINCT FROM (s.n).${column} THEN '"${property}":' || coalesce(ST_AsGeoJSON((s.n).${column}, 9), 'null') END`);
+  return `'{' || nullif(concat_ws(',', ${parts.join(', ')}), '') || '}'`;
+};
+
 // Whether a record state is visible at a level: admitted by the access views' rule
 // (access_admits, the sharing migration) and not retired (the records API drops retired records).
 const visible = (state: string, exists: string, level: string) =>
@@ -31,6 +49,9 @@ const levelGeometry = (kind: Kind, state: string, level: string) =>
 // nothing the viewer sees is dropped after. Each side is projected with project_<kind>() — the
 // function of the access views — once; geometry is compared, and diffed, only on updates. An
 // update carries both projections' properties as JSON text: the service makes the JSON Patch.
+// When both sides are seen at one level (every update but an agreement's fan-out) the
+// properties are the attributes alone, and the shape properties come apart (shape_properties:
+// those that changed, with their new value).
 const eventsOf = (kind: Kind, source: string) => `
       SELECT s.seq, s.committed_at, s.acting_agency, s.record_id, v.operation,
         (p.new_p ->> 'version')::integer AS version,
@@ -38,20 +59,23 @@ const eventsOf = (kind: Kind, source: string) => `
           '{"type":"Feature","id":"' || s.record_id || '","geometry":' || coalesce(ST_AsGeoJSON(p.new_g, 9), 'null')
           || ',"properties":' || p.new_p::text || '}' END AS feature,
         CASE WHEN v.operation = 'update' THEN p.old_p::text END AS old_properties,
-        CASE WHEN v.operation = 'update' THEN p.new_p::text END AS new_properties, d.geometry
+        CASE WHEN v.operation = 'update' THEN p.new_p::text END AS new_properties, d.geometry, d.shape_properties
       FROM (${source}) AS s
-      CROSS JOIN LATERAL (SELECT CASE WHEN x.ov AND x.nv THEN 'update' WHEN x.nv THEN 'create' WHEN x.ov THEN 'delete' END AS operation, x.ov, x.nv
+      CROSS JOIN LATERAL (SELECT CASE WHEN x.ov AND x.nv THEN 'update' WHEN x.nv THEN 'create' WHEN x.ov THEN 'delete' END AS operation,
+          x.ov, x.nv, x.ov AND x.nv AND s.o_level = s.n_level AS one_level
         FROM (SELECT ${visible('s.o', 's.o_exists', 's.o_level')} AS ov, ${visible('s.n', 's.n_exists', 's.n_level')} AS nv) AS x) AS v
       CROSS JOIN LATERAL (SELECT
-          CASE WHEN v.operation = 'update' THEN project_${kind}(s.o, s.o_level) END AS old_p,
-          CASE WHEN v.nv THEN project_${kind}(s.n, s.n_level) END AS new_p,
+          CASE WHEN v.one_level THEN ${attributesOf(kind)}(s.o, s.o_level) WHEN v.operation = 'update' THEN project_${kind}(s.o, s.o_level) END AS old_p,
+          CASE WHEN v.one_level THEN ${attributesOf(kind)}(s.n, s.n_level) WHEN v.nv THEN project_${kind}(s.n, s.n_level) END AS new_p,
           CASE WHEN v.operation = 'update' THEN ${levelGeometry(kind, 's.o', 's.o_level')} END AS old_g,
           CASE WHEN v.nv THEN ${levelGeometry(kind, 's.n', 's.n_level')} END AS new_g
         OFFSET 0) AS p
       CROSS JOIN LATERAL (SELECT
-          CASE WHEN v.operation = 'update' AND p.old_g IS DISTINCT FROM p.new_g THEN feed_geometry_change(p.old_g, p.new_g) END AS geometry
+          CASE WHEN v.operation = 'update' AND p.old_g IS DISTINCT FROM p.new_g THEN feed_geometry_change(p.old_g, p.new_g) END AS geometry,
+          CASE WHEN v.one_level AND s.n_level <> 'footprint' THEN ${changedShapes(kind)} END AS shape_properties
         OFFSET 0) AS d
-      WHERE v.operation IS NOT NULL AND (v.operation <> 'update' OR p.old_p IS DISTINCT FROM p.new_p OR d.geometry IS NOT NULL)`;
+      WHERE v.operation IS NOT NULL
+        AND (v.operation <> 'update' OR p.old_p IS DISTINCT FROM p.new_p OR d.geometry IS NOT NULL OR d.shape_properties IS NOT NULL)`;
 
 // Commit times as JSON wants them (what Date.prototype.toISOString gives).
 const ISO_TIME = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
@@ -62,7 +86,7 @@ const ISO_TIME = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYY
 // is a row value: NOT (x IS NULL) says it exists; x IS NOT NULL would ask whether every field is set.)
 const entryBranch = (kind: Kind) => `
       SELECT e.seq, ${ISO_TIME('e.committed_at')}, '${kind}'::text, e.record_id, e.acting_agency, e.version, e.operation, e.feature,
-        e.old_properties, e.new_properties, e.geometry, NULL::bigint
+        e.old_properties, e.new_properties, e.geometry, e.shape_properties, NULL::bigint
       FROM (${eventsOf(kind, `
         SELECT l.seq, l.record_id, l.committed_at, l.acting_agency,
           b.before AS o, NOT (b.before IS NULL) AS o_exists, l.level AS o_level,
@@ -85,7 +109,7 @@ const fanoutBranch = (kind: Kind) => `
           SELECT r.id FROM ${kind} AS r WHERE r.owner_agency = a.owner_agency AND (p_after IS NULL OR r.id > p_after)
           ORDER BY r.id LIMIT p_limit)
         SELECT e.seq, ${ISO_TIME('e.committed_at')}, '${kind}'::text, e.record_id, e.acting_agency, e.version, e.operation, e.feature,
-          e.old_properties, e.new_properties, e.geometry, NULL::bigint
+          e.old_properties, e.new_properties, e.geometry, e.shape_properties, NULL::bigint
         FROM (${eventsOf(kind, `
           SELECT a.seq, r.id AS record_id, a.committed_at, a.acting_agency,
             st.s AS o, st.found AS o_exists, a.old_level AS o_level, st.s AS n, st.found AS n_exists, a.new_level AS n_level
@@ -96,10 +120,10 @@ const fanoutBranch = (kind: Kind) => `
           CROSS JOIN LATERAL (SELECT CASE WHEN nx.found THEN nx.before ELSE cur.row END AS s,
             CASE WHEN nx.found THEN NOT (nx.before IS NULL) ELSE cur.id IS NOT NULL END AS found OFFSET 0) AS st`)}) AS e
         UNION ALL
-        SELECT a.seq, NULL, '${kind}', (SELECT f.id FROM fanned AS f ORDER BY f.id DESC LIMIT 1), NULL, NULL, 'scanned', NULL, NULL, NULL, NULL,
+        SELECT a.seq, NULL, '${kind}', (SELECT f.id FROM fanned AS f ORDER BY f.id DESC LIMIT 1), NULL, NULL, 'scanned', NULL, NULL, NULL, NULL, NULL,
           (SELECT count(*) FROM fanned)
         WHERE EXISTS (SELECT FROM fanned)
-        ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, scanned)
+        ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, shape_properties, scanned)
         ORDER BY u.record_id, u.operation = 'scanned';`;
 
 // The snapshot, per kind: every record the viewer sees now, projected at its level now.
@@ -143,7 +167,7 @@ export async function up(knex: Knex): Promise<void> {
     --    same snapshot as the entries it reads.
     CREATE FUNCTION feed_entries(p_after bigint, p_limit integer, p_through bigint DEFAULT NULL)
     RETURNS TABLE (seq bigint, "time" text, record_kind text, record_id uuid, acting_agency text, version integer,
-      operation text, feature text, old_properties text, new_properties text, geometry text, scanned bigint, log_end bigint)
+      operation text, feature text, old_properties text, new_properties text, geometry text, shape_properties text, scanned bigint, log_end bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
     #variable_conflict use_column
     DECLARE
@@ -175,12 +199,12 @@ export async function up(knex: Knex): Promise<void> {
       ${KINDS.map(entryBranch).join('\n      UNION ALL')}
       UNION ALL
       SELECT p.seq, ${ISO_TIME('p.committed_at')}, p.target_kind, NULL::uuid, p.acting_agency, NULL::integer, 'agreement',
-        NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint
+        NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint
       FROM page AS p
       WHERE p.record_kind = 'sharing_agreement' AND p.grantee = v_grantee AND p.owner_agency IS DISTINCT FROM v_agency
       UNION ALL
-      SELECT coalesce(max(p.seq), p_after), NULL, NULL, NULL, NULL, NULL, 'scanned', NULL, NULL, NULL, NULL, count(*) FROM page AS p
-      ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, scanned)
+      SELECT coalesce(max(p.seq), p_after), NULL, NULL, NULL, NULL, NULL, 'scanned', NULL, NULL, NULL, NULL, NULL, count(*) FROM page AS p
+      ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, shape_properties, scanned)
       CROSS JOIN (SELECT coalesce(max(c.seq), 0) FROM change_log AS c) AS e (log_end)
       ORDER BY u.seq, u.operation = 'scanned';
     END $$;
@@ -191,7 +215,7 @@ export async function up(knex: Knex): Promise<void> {
     -- (they did not exist at p_seq and project to nothing) cannot shift a page.
     CREATE FUNCTION feed_agreement_fanout(p_seq bigint, p_after uuid, p_limit integer)
     RETURNS TABLE (seq bigint, "time" text, record_kind text, record_id uuid, acting_agency text, version integer,
-      operation text, feature text, old_properties text, new_properties text, geometry text, scanned bigint)
+      operation text, feature text, old_properties text, new_properties text, geometry text, shape_properties text, scanned bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
     #variable_conflict use_column
     DECLARE
