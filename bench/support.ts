@@ -30,22 +30,27 @@ export interface BenchServiceOptions {
   embeddedDataDir?: string;
   /** Tile cache size; 0 renders every tile. */
   tileCacheBytes?: number;
+  /** Keep the server database if it exists (migrated to latest), e.g. a fixture imported by an earlier run. */
+  keepDatabase?: boolean;
 }
 
-/** A fresh database `databaseName` on the server at DATABASE_URL (default local), migrated. */
-async function freshServerDatabase(databaseName: string): Promise<ServiceDatabase> {
+/** A fresh database `databaseName` on the server at DATABASE_URL (default local), migrated; kept when asked and there. */
+async function freshServerDatabase(databaseName: string, keep = false): Promise<ServiceDatabase> {
   const base = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/minefield';
   const databaseUrl = base.replace(/\/[^/]*$/, `/${databaseName}`);
   const admin = new pg.Client({ connectionString: base.replace(/\/[^/]*$/, '/postgres') });
   await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS ' + admin.escapeIdentifier(databaseName) + ' WITH (FORCE)');
-  await admin.query('CREATE DATABASE ' + admin.escapeIdentifier(databaseName));
+  const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [databaseName])).rowCount === 1;
+  if (!(keep && exists)) {
+    await admin.query('DROP DATABASE IF EXISTS ' + admin.escapeIdentifier(databaseName) + ' WITH (FORCE)');
+    await admin.query('CREATE DATABASE ' + admin.escapeIdentifier(databaseName));
+  }
   await admin.end();
   return startDatabase({ ...loadConfig(), databaseUrl }, { create: true });
 }
 
 export async function startBenchService(databaseName: string, options: BenchServiceOptions = {}): Promise<BenchService> {
-  const database = options.embeddedDataDir ? await openEmbeddedDatabase(options.embeddedDataDir) : await freshServerDatabase(databaseName);
+  const database = options.embeddedDataDir ? await openEmbeddedDatabase(options.embeddedDataDir) : await freshServerDatabase(databaseName, options.keepDatabase);
   const { db, url: databaseUrl } = database;
   const config = { ...loadConfig(), databaseUrl, logLevel: 'warn', ...(options.tileCacheBytes === undefined ? {} : { tileCacheBytes: options.tileCacheBytes }) };
   const keys = new Map<string, string>();
