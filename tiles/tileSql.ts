@@ -7,33 +7,36 @@ export const BUFFER = 64;
 /** From this zoom on, features are drawn exactly; below it they merge into grid cells. */
 export const EXACT_FROM_ZOOM = 10;
 
-const TILE = `
-  tile AS (
-    SELECT p.z, p.x, p.y, e.env, ST_Transform(e.env, 4326) AS env4326
-    FROM (SELECT ?::integer AS z, ?::integer AS x, ?::integer AS y) AS p
-    CROSS JOIN LATERAL (SELECT ST_TileEnvelope(p.z, p.x, p.y) AS env) AS e
-  )`;
-
 /**
  * Exact zooms. A shape that ST_AsMVTGeom collapses (smaller than the tile grid) is replaced by
  * a point on its part inside the tile, flagged `collapsed`: a hazard never vanishes from a map.
+ *
+ * The tile's envelope is made once per statement: each use is an uncorrelated scalar subquery
+ * (an InitPlan, computed once and usable as an index condition). In the prepared statement's
+ * generic plan a CTE of z, x, y is inlined instead, and ST_TileEnvelope and the envelope's
+ * transformation to 4326 were made again for every feature (measured 5–10 % of a large tile).
+ * A MATERIALIZED CTE would make it once too, but joined to the access view it lets the planner
+ * scan every record before the box (measured 140 ms for a 15 ms tile).
  */
 export function exactTileSql(layer: TileLayer): string {
   const attributes = layer.attributes.map((a) => `${a.sql} AS "${a.name}"`).join(',\n      ');
+  const envelope = 'ST_TileEnvelope(?::integer, ?::integer, ?::integer)';
   return `
-WITH ${TILE}
+WITH tile AS (SELECT ${envelope} AS env)
 SELECT ST_AsMVT(q, '${layer.id}', ${EXTENT}, 'geom') AS tile FROM (
   SELECT ${attributes},
-    coalesce(m.shape, ST_AsMVTGeom(ST_PointOnSurface(ST_Intersection(g.merc, t.env)), t.env, ${EXTENT}, ${BUFFER}, true)) AS geom,
+    coalesce(m.shape, ST_AsMVTGeom(ST_PointOnSurface(ST_Intersection(g.merc, (SELECT env FROM tile))),
+      (SELECT env::box2d FROM tile), ${EXTENT}, ${BUFFER}, true)) AS geom,
     (m.shape IS NULL) AS collapsed
   FROM ${layer.view} AS v
-  CROSS JOIN tile AS t
   CROSS JOIN LATERAL (SELECT ST_Transform(v.${layer.geometryColumn}, 3857) AS merc) AS g
   CROSS JOIN LATERAL (
     SELECT CASE WHEN ST_IsEmpty(s) THEN NULL ELSE s END AS shape
-    FROM ST_AsMVTGeom(g.merc, t.env, ${EXTENT}, ${BUFFER}, true) AS s
+    FROM ST_AsMVTGeom(g.merc, (SELECT env::box2d FROM tile), ${EXTENT}, ${BUFFER}, true) AS s
   ) AS m
-  WHERE v.search_geom && t.env4326 AND v.${layer.geometryColumn} && t.env4326 AND v.retired_at IS NULL
+  WHERE v.search_geom && (SELECT ST_Transform(env, 4326) FROM tile)
+    AND v.${layer.geometryColumn} && (SELECT ST_Transform(env, 4326) FROM tile)
+    AND v.retired_at IS NULL
 ) AS q
 WHERE q.geom IS NOT NULL`;
 }
