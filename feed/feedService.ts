@@ -1,10 +1,8 @@
 // The viewer's change feed. The database decides what the viewer saw before and after each
 // change and what kind of event the pair makes (feed_entries, feed_agreement_fanout: the same
 // projection as every other read path): create with the whole projection, delete with the id
-// only, update with the properties before and after and the geometry added and removed. The
-// parts arrive as JSON text; this wraps them into events without re-encoding, computes an
-// update's JSON Patch, and pages through the log.
-import { compare } from 'fast-json-patch';
+// only, update with its JSON Patch and the geometry added and removed. The parts arrive as JSON
+// text; this wraps them into events without parsing or re-encoding them, and pages through the log.
 import type { Knex } from 'knex';
 import { withViewer } from '../db/viewerTransaction';
 import type { Viewer } from '../server/auth/viewer';
@@ -56,34 +54,22 @@ interface EntryRow {
   version: number | null;
   operation: 'create' | 'update' | 'delete' | 'agreement' | 'scanned';
   feature: string | null;
-  old_properties: string | null;
-  new_properties: string | null;
+  /** An update's JSON Patch, as JSON text (made by the database). */
+  patch: string | null;
   geometry: string | null;
-  /** The shape-valued properties that changed, as a JSON object's text (they are not in the properties). */
-  shape_properties: string | null;
   scanned: number | null;
   /** feed_entries' 'scanned' row: the last entry of the log in the snapshot read. */
   log_end?: number;
 }
 
-const ENTRY_COLUMNS = 'seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, shape_properties, scanned';
+const ENTRY_COLUMNS = 'seq, "time", record_kind, record_id, acting_agency, version, operation, feature, patch, geometry, scanned';
 
-/**
- * The event as JSON text (the database's feature and geometry change are JSON already), or
- * undefined for an update whose patch is empty and whose geometry did not change.
- */
-function eventJson(row: EntryRow, cursor: string): string | undefined {
+/** The event as JSON text (the database's feature, patch and geometry change are JSON already). */
+function eventJson(row: EntryRow, cursor: string): string {
   let body: string;
   if (row.operation === 'create') body = `,"feature":${row.feature}`;
-  else if (row.operation === 'update') {
-    const patch = compare(JSON.parse(row.old_properties!), JSON.parse(row.new_properties!));
-    if (row.shape_properties) {
-      // Present on both sides (one level, above footprint): each changed one is replaced whole.
-      for (const [name, value] of Object.entries(JSON.parse(row.shape_properties))) patch.push({ op: 'replace', path: `/${name}`, value });
-    }
-    if (patch.length === 0 && !row.geometry) return undefined;
-    body = `,"patch":${JSON.stringify(patch)}${row.geometry ? `,"geometry":${row.geometry}` : ''}`;
-  } else body = '';
+  else if (row.operation === 'update') body = `,"patch":${row.patch}${row.geometry ? `,"geometry":${row.geometry}` : ''}`;
+  else body = '';
   return `{"cursor":"${cursor}","time":${JSON.stringify(row.time)},"recordKind":${JSON.stringify(COLLECTION_OF_KIND[row.record_kind!])},`
     + `"id":"${row.record_id}","version":${row.version ?? 'null'},"actingAgency":${JSON.stringify(row.acting_agency)},"operation":"${row.operation}"${body}}`;
 }
@@ -205,9 +191,7 @@ export class FeedService {
           emitted += fanned.emitted;
         } else {
           position = { seq: row.seq, after: null };
-          const json = eventJson(row, encodeCursor(position));
-          if (json === undefined) continue;
-          await sink.event(json);
+          await sink.event(eventJson(row, encodeCursor(position)));
           emitted++;
         }
         if (emitted >= limit) return done(false);
@@ -232,9 +216,7 @@ export class FeedService {
           if (row.scanned! < size) return { position: { seq: position.seq, after: null }, emitted };
           continue;
         }
-        const json = eventJson(row, encodeCursor({ seq: position.seq, after }));
-        if (json === undefined) continue;
-        await sink.event(json);
+        await sink.event(eventJson(row, encodeCursor({ seq: position.seq, after })));
         if (++emitted >= room) return { position: { seq: position.seq, after }, emitted };
       }
     }

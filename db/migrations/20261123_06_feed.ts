@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { PROJECTIONS, patchSql } from '../projections';
 
 // The feed's reading functions over the change log (the change-log migration writes it). A
 // viewer's projection at any point reuses project_<kind>() — the function the access views
@@ -14,23 +15,8 @@ const GEOMETRY: Record<(typeof KINDS)[number], string> = {
 
 type Kind = (typeof KINDS)[number];
 
-// Properties whose value is a shape (a GeoJSON geometry), per kind: the projection function
-// without them (the sharing migration's project_<kind>_attributes) and, per property, the
-// column it shows and the levels below which it is absent. Between two states seen at one
-// level they are compared as geometry, and a changed one is sent as one `replace` of the patch.
-const SHAPE_PROPERTIES: Partial<Record<Kind, { property: string; column: string }[]>> = {
-  hazardous_area: [{ property: 'remainingGeometry', column: 'remaining_geom' }],
-};
-const attributesOf = (kind: Kind) => (SHAPE_PROPERTIES[kind] ? `project_${kind}_attributes` : `project_${kind}`);
-// The shape properties that differ between states o and n, as the text of a JSON object (NULL
-// when none did); only asked when both are seen at one level above footprint.
-const changedShapes = (kind: Kind) => {
-  const shapes = SHAPE_PROPERTIES[kind];
-  if (!shapes) return 'NULL::text';
-  const parts = shapes.map(({ property, column }) =>
-    `CASE WHEN (s.o).${column} IS DISTINCT FROM (s.n).${column} THEN '"${property}":' || coalesce(ST_AsGeoJSON((s.n).${column}, 9), 'null') END`);
-  return `'{' || nullif(concat_ws(',', ${parts.join(', ')}), '') || '}'`;
-};
+// The levels that are shown a record's version (the projection's 'version' property).
+const VERSION_LEVELS = PROJECTIONS.hazardous_area.find((p) => p.name === 'version')!.levels.map((level) => `'${level}'`).join(', ');
 
 // Whether a record state is visible at a level: admitted by the access views' rule
 // (access_admits, the sharing migration) and not retired (the records API drops retired records).
@@ -46,36 +32,37 @@ const levelGeometry = (kind: Kind, state: string, level: string) =>
 //   o, o_exists, o_level (the state before and the level it was seen at),
 //   n, n_exists, n_level (the state after and the level it is seen at).
 // Pairs that neither side sees are dropped before anything is projected; an update that changes
-// nothing the viewer sees is dropped after. Each side is projected with project_<kind>() — the
-// function of the access views — once; geometry is compared, and diffed, only on updates. An
-// update carries both projections' properties as JSON text: the service makes the JSON Patch.
-// When both sides are seen at one level (every update but an agreement's fan-out) the
-// properties are the attributes alone, and the shape properties come apart (shape_properties:
-// those that changed, with their new value).
+// nothing the viewer sees is dropped after. The JSON Patch of an update is made here, so no
+// projection leaves the database for it:
+//  - seen at one level before and after (every update but an agreement's fan-out): compared
+//    property by property over the two rows (patchSql, from the projection's own list), with
+//    no projection built at all;
+//  - seen at two levels (an agreement's fan-out): both sides projected with project_<kind>() —
+//    the function of the access views — and compared as JSON (feed_patch).
+// Geometry is compared, and diffed, only on updates; a create carries the whole projection.
 const eventsOf = (kind: Kind, source: string) => `
       SELECT s.seq, s.committed_at, s.acting_agency, s.record_id, v.operation,
-        (p.new_p ->> 'version')::integer AS version,
+        CASE WHEN v.nv AND s.n_level IN (${VERSION_LEVELS}) THEN (s.n).version END AS version,
         CASE WHEN v.operation = 'create' THEN
           '{"type":"Feature","id":"' || s.record_id || '","geometry":' || coalesce(ST_AsGeoJSON(p.new_g, 9), 'null')
           || ',"properties":' || p.new_p::text || '}' END AS feature,
-        CASE WHEN v.operation = 'update' THEN p.old_p::text END AS old_properties,
-        CASE WHEN v.operation = 'update' THEN p.new_p::text END AS new_properties, d.geometry, d.shape_properties
+        CASE WHEN v.operation = 'update' THEN '[' || coalesce(d.attributes, '') || ']' END AS patch, d.geometry
       FROM (${source}) AS s
       CROSS JOIN LATERAL (SELECT CASE WHEN x.ov AND x.nv THEN 'update' WHEN x.nv THEN 'create' WHEN x.ov THEN 'delete' END AS operation,
           x.ov, x.nv, x.ov AND x.nv AND s.o_level = s.n_level AS one_level
         FROM (SELECT ${visible('s.o', 's.o_exists', 's.o_level')} AS ov, ${visible('s.n', 's.n_exists', 's.n_level')} AS nv) AS x) AS v
       CROSS JOIN LATERAL (SELECT
-          CASE WHEN v.one_level THEN ${attributesOf(kind)}(s.o, s.o_level) WHEN v.operation = 'update' THEN project_${kind}(s.o, s.o_level) END AS old_p,
-          CASE WHEN v.one_level THEN ${attributesOf(kind)}(s.n, s.n_level) WHEN v.nv THEN project_${kind}(s.n, s.n_level) END AS new_p,
+          CASE WHEN v.operation = 'update' AND NOT v.one_level THEN project_${kind}(s.o, s.o_level) END AS old_p,
+          CASE WHEN v.nv AND NOT v.one_level THEN project_${kind}(s.n, s.n_level) END AS new_p,
           CASE WHEN v.operation = 'update' THEN ${levelGeometry(kind, 's.o', 's.o_level')} END AS old_g,
           CASE WHEN v.nv THEN ${levelGeometry(kind, 's.n', 's.n_level')} END AS new_g
         OFFSET 0) AS p
       CROSS JOIN LATERAL (SELECT
           CASE WHEN v.operation = 'update' AND p.old_g IS DISTINCT FROM p.new_g THEN feed_geometry_change(p.old_g, p.new_g) END AS geometry,
-          CASE WHEN v.one_level AND s.n_level <> 'footprint' THEN ${changedShapes(kind)} END AS shape_properties
+          CASE WHEN v.one_level THEN ${patchSql(kind, '(s.o)', '(s.n)', 's.n_level')}
+            WHEN v.operation = 'update' AND p.old_p IS DISTINCT FROM p.new_p THEN feed_patch(p.old_p, p.new_p) END AS attributes
         OFFSET 0) AS d
-      WHERE v.operation IS NOT NULL
-        AND (v.operation <> 'update' OR p.old_p IS DISTINCT FROM p.new_p OR d.geometry IS NOT NULL OR d.shape_properties IS NOT NULL)`;
+      WHERE v.operation IS NOT NULL AND (v.operation <> 'update' OR d.attributes IS NOT NULL OR d.geometry IS NOT NULL)`;
 
 // Commit times as JSON wants them (what Date.prototype.toISOString gives).
 const ISO_TIME = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
@@ -86,7 +73,7 @@ const ISO_TIME = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYY
 // is a row value: NOT (x IS NULL) says it exists; x IS NOT NULL would ask whether every field is set.)
 const entryBranch = (kind: Kind) => `
       SELECT e.seq, ${ISO_TIME('e.committed_at')}, '${kind}'::text, e.record_id, e.acting_agency, e.version, e.operation, e.feature,
-        e.old_properties, e.new_properties, e.geometry, e.shape_properties, NULL::bigint
+        e.patch, e.geometry, NULL::bigint
       FROM (${eventsOf(kind, `
         SELECT l.seq, l.record_id, l.committed_at, l.acting_agency,
           b.before AS o, NOT (b.before IS NULL) AS o_exists, l.level AS o_level,
@@ -109,7 +96,7 @@ const fanoutBranch = (kind: Kind) => `
           SELECT r.id FROM ${kind} AS r WHERE r.owner_agency = a.owner_agency AND (p_after IS NULL OR r.id > p_after)
           ORDER BY r.id LIMIT p_limit)
         SELECT e.seq, ${ISO_TIME('e.committed_at')}, '${kind}'::text, e.record_id, e.acting_agency, e.version, e.operation, e.feature,
-          e.old_properties, e.new_properties, e.geometry, e.shape_properties, NULL::bigint
+          e.patch, e.geometry, NULL::bigint
         FROM (${eventsOf(kind, `
           SELECT a.seq, r.id AS record_id, a.committed_at, a.acting_agency,
             st.s AS o, st.found AS o_exists, a.old_level AS o_level, st.s AS n, st.found AS n_exists, a.new_level AS n_level
@@ -120,10 +107,10 @@ const fanoutBranch = (kind: Kind) => `
           CROSS JOIN LATERAL (SELECT CASE WHEN nx.found THEN nx.before ELSE cur.row END AS s,
             CASE WHEN nx.found THEN NOT (nx.before IS NULL) ELSE cur.id IS NOT NULL END AS found OFFSET 0) AS st`)}) AS e
         UNION ALL
-        SELECT a.seq, NULL, '${kind}', (SELECT f.id FROM fanned AS f ORDER BY f.id DESC LIMIT 1), NULL, NULL, 'scanned', NULL, NULL, NULL, NULL, NULL,
+        SELECT a.seq, NULL, '${kind}', (SELECT f.id FROM fanned AS f ORDER BY f.id DESC LIMIT 1), NULL, NULL, 'scanned', NULL, NULL, NULL,
           (SELECT count(*) FROM fanned)
         WHERE EXISTS (SELECT FROM fanned)
-        ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, shape_properties, scanned)
+        ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, patch, geometry, scanned)
         ORDER BY u.record_id, u.operation = 'scanned';`;
 
 // The snapshot, per kind: every record the viewer sees now, projected at its level now.
@@ -138,6 +125,21 @@ export async function up(knex: Knex): Promise<void> {
   // The feed's functions: all for the viewer of the transaction (viewer_agency(), viewer_role(),
   // viewer_grantee(), viewer_access — the sharing migration's definitions).
   await knex.raw(`
+    -- The JSON Patch (RFC 6902) from one projection to another, one operation per top-level
+    -- property that differs (a changed object or array is replaced whole), as the text of its
+    -- operations without the brackets; NULL when they are equal. Paths escape ~ and / (RFC 6901).
+    -- (jsonb_exists is the ? operator, which knex would take for a binding.)
+    CREATE FUNCTION feed_patch(old_p jsonb, new_p jsonb) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+      SELECT string_agg(op, ',') FROM (
+        SELECT '{"op":"' || CASE WHEN jsonb_exists(old_p, n.key) THEN 'replace' ELSE 'add' END || '","path":'
+          || to_json('/' || replace(replace(n.key, '~', '~0'), '/', '~1'))::text || ',"value":' || n.value::text || '}' AS op
+        FROM jsonb_each(new_p) AS n WHERE (old_p -> n.key) IS DISTINCT FROM n.value
+        UNION ALL
+        SELECT '{"op":"remove","path":' || to_json('/' || replace(replace(k, '~', '~0'), '/', '~1'))::text || '}'
+        FROM jsonb_object_keys(old_p) AS k WHERE NOT jsonb_exists(new_p, k)
+      ) AS ops
+    $$;
+
     -- Geometry change between two shapes, as JSON text: the parts added and removed, their m², and
     -- the resulting shape; NULL when nothing a client could see changed (the same GeoJSON).
     CREATE FUNCTION feed_geometry_change(old_geometry geometry, new_geometry geometry) RETURNS text
@@ -167,8 +169,8 @@ export async function up(knex: Knex): Promise<void> {
     --    same snapshot as the entries it reads.
     CREATE FUNCTION feed_entries(p_after bigint, p_limit integer, p_through bigint DEFAULT NULL)
     RETURNS TABLE (seq bigint, "time" text, record_kind text, record_id uuid, acting_agency text, version integer,
-      operation text, feature text, old_properties text, new_properties text, geometry text, shape_properties text, scanned bigint, log_end bigint)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
+      operation text, feature text, patch text, geometry text, scanned bigint, log_end bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public SET work_mem = '32MB' AS $$
     #variable_conflict use_column
     DECLARE
       v_agency text := viewer_agency();
@@ -199,12 +201,12 @@ export async function up(knex: Knex): Promise<void> {
       ${KINDS.map(entryBranch).join('\n      UNION ALL')}
       UNION ALL
       SELECT p.seq, ${ISO_TIME('p.committed_at')}, p.target_kind, NULL::uuid, p.acting_agency, NULL::integer, 'agreement',
-        NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint
+        NULL::text, NULL::text, NULL::text, NULL::bigint
       FROM page AS p
       WHERE p.record_kind = 'sharing_agreement' AND p.grantee = v_grantee AND p.owner_agency IS DISTINCT FROM v_agency
       UNION ALL
-      SELECT coalesce(max(p.seq), p_after), NULL, NULL, NULL, NULL, NULL, 'scanned', NULL, NULL, NULL, NULL, NULL, count(*) FROM page AS p
-      ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, old_properties, new_properties, geometry, shape_properties, scanned)
+      SELECT coalesce(max(p.seq), p_after), NULL, NULL, NULL, NULL, NULL, 'scanned', NULL, NULL, NULL, count(*) FROM page AS p
+      ) AS u (seq, "time", record_kind, record_id, acting_agency, version, operation, feature, patch, geometry, scanned)
       CROSS JOIN (SELECT coalesce(max(c.seq), 0) FROM change_log AS c) AS e (log_end)
       ORDER BY u.seq, u.operation = 'scanned';
     END $$;
@@ -215,7 +217,7 @@ export async function up(knex: Knex): Promise<void> {
     -- (they did not exist at p_seq and project to nothing) cannot shift a page.
     CREATE FUNCTION feed_agreement_fanout(p_seq bigint, p_after uuid, p_limit integer)
     RETURNS TABLE (seq bigint, "time" text, record_kind text, record_id uuid, acting_agency text, version integer,
-      operation text, feature text, old_properties text, new_properties text, geometry text, shape_properties text, scanned bigint)
+      operation text, feature text, patch text, geometry text, scanned bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
     #variable_conflict use_column
     DECLARE
@@ -254,6 +256,6 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
     DROP FUNCTION IF EXISTS feed_horizon(), feed_snapshot(bigint), feed_snapshot_cursor(), feed_agreement_fanout(bigint, uuid, integer),
-      feed_entries(bigint, integer, bigint), feed_geometry_change(geometry, geometry);
+      feed_entries(bigint, integer, bigint), feed_geometry_change(geometry, geometry), feed_patch(jsonb, jsonb);
   `);
 }
