@@ -137,6 +137,18 @@ export function projectionSql(kind: RecordKind): string {
 }
 
 /**
+ * The projection of row `r` at `level` as JSON text, for a feed event that carries it whole: the
+ * same properties and values as project_<kind>() (json rather than jsonb: nothing is parsed into
+ * a tree, nor a shape's GeoJSON, only to be printed again).
+ */
+export function projectionTextSql(kind: RecordKind, r: string, level: string): string {
+  const branches = ACCESS_LEVELS.map((at) =>
+    `WHEN '${at}' THEN json_build_object(${propertiesAt(kind, at).map((p) =>
+      `'${p.name}', ${p.geojson ? `ST_AsGeoJSON(${p.sql(r, level)}, 9)::json` : p.sql(r, level)}`).join(', ')})::text`);
+  return `CASE ${level} ${branches.join(' ')} END`;
+}
+
+/**
  * The JSON Patch operations (RFC 6902, as text without the brackets; NULL when none) from state
  * `o` to state `n`, both seen at `level`: one `replace` per property that differs. Every property
  * of a level is present at that level (NULL shows as null), so `replace` always applies.

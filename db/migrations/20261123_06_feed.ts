@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { PROJECTIONS, patchSql } from '../projections';
+import { PROJECTIONS, patchSql, projectionTextSql } from '../projections';
 
 // The feed's reading functions over the change log (the change-log migration writes it). A
 // viewer's projection at any point reuses project_<kind>() — the function the access views
@@ -39,13 +39,14 @@ const levelGeometry = (kind: Kind, state: string, level: string) =>
 //    no projection built at all;
 //  - seen at two levels (an agreement's fan-out): both sides projected with project_<kind>() —
 //    the function of the access views — and compared as JSON (feed_patch).
-// Geometry is compared, and diffed, only on updates; a create carries the whole projection.
+// Geometry is compared, and diffed, only on updates; a create carries the whole projection (as
+// JSON text made from the same list, projectionTextSql).
 const eventsOf = (kind: Kind, source: string) => `
       SELECT s.seq, s.committed_at, s.acting_agency, s.record_id, v.operation,
         CASE WHEN v.nv AND s.n_level IN (${VERSION_LEVELS}) THEN (s.n).version END AS version,
         CASE WHEN v.operation = 'create' THEN
           '{"type":"Feature","id":"' || s.record_id || '","geometry":' || coalesce(ST_AsGeoJSON(p.new_g, 9), 'null')
-          || ',"properties":' || p.new_p::text || '}' END AS feature,
+          || ',"properties":' || ${projectionTextSql(kind, '(s.n)', 's.n_level')} || '}' END AS feature,
         CASE WHEN v.operation = 'update' THEN '[' || coalesce(d.attributes, '') || ']' END AS patch, d.geometry
       FROM (${source}) AS s
       CROSS JOIN LATERAL (SELECT CASE WHEN x.ov AND x.nv THEN 'update' WHEN x.nv THEN 'create' WHEN x.ov THEN 'delete' END AS operation,
@@ -53,7 +54,7 @@ const eventsOf = (kind: Kind, source: string) => `
         FROM (SELECT ${visible('s.o', 's.o_exists', 's.o_level')} AS ov, ${visible('s.n', 's.n_exists', 's.n_level')} AS nv) AS x) AS v
       CROSS JOIN LATERAL (SELECT
           CASE WHEN v.operation = 'update' AND NOT v.one_level THEN project_${kind}(s.o, s.o_level) END AS old_p,
-          CASE WHEN v.nv AND NOT v.one_level THEN project_${kind}(s.n, s.n_level) END AS new_p,
+          CASE WHEN v.operation = 'update' AND NOT v.one_level THEN project_${kind}(s.n, s.n_level) END AS new_p,
           CASE WHEN v.operation = 'update' THEN ${levelGeometry(kind, 's.o', 's.o_level')} END AS old_g,
           CASE WHEN v.nv THEN ${levelGeometry(kind, 's.n', 's.n_level')} END AS new_g
         OFFSET 0) AS p

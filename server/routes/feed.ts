@@ -31,6 +31,16 @@ export function feedRoutes(feed: FeedService, stream: FeedStream, config: Config
     const limit = limitOf(req);
     let first = true;
     let started = false;
+    // Events go out in writes of about 64 KB: a write per event would cost a chunk and a pass
+    // through the stream machinery each.
+    let pending: string[] = [];
+    let pendingLength = 0;
+    const flush = () => {
+      const more = pending.length === 0 || res.write(pending.join(''));
+      pending = [];
+      pendingLength = 0;
+      return more;
+    };
     try {
       const page = await feed.write(req.viewer!, cursorOf(req), limit, snapshotUrl(req), {
         begin: () => {
@@ -41,11 +51,13 @@ export function feedRoutes(feed: FeedService, stream: FeedStream, config: Config
         event: (json) => {
           // A client that went away stops the reading (and frees the database) at the next event.
           if (res.destroyed) throw new ClientGone();
-          const more = res.write(first ? json : `,${json}`);
+          pending.push(first ? json : `,${json}`);
+          pendingLength += json.length + 1;
           first = false;
-          if (!more && !res.destroyed) return drained(res);
+          if (pendingLength >= 65_536 && !flush() && !res.destroyed) return drained(res);
         },
       });
+      flush();
       const next = `${baseUrl(req, config)}/feed?after=${page.cursor}&limit=${limit}`;
       res.end(`],"cursor":${JSON.stringify(page.cursor)},"caughtUp":${page.caughtUp},"links":${JSON.stringify([{ rel: 'next', href: next }])}}`);
     } catch (error) {
