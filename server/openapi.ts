@@ -117,6 +117,10 @@ export function openApiDocument(serverUrl: string) {
   paths['/feed'] = {
     get: {
       summary: 'Changes the viewer may see, in commit order, after a cursor', tags: ['Feeds'], security: [{ bearer: [] }],
+      description: 'Each event has a cursor, time, operation, recordKind, id, version (from full up) and actingAgency. '
+        + 'create: the whole feature as the viewer sees it; delete: the id only; update: `patch`, RFC 6902 operations on the '
+        + "feature's properties (one per top-level property that changed, a changed object or array replaced whole), and, when "
+        + 'the shape changed, `geometry` with the parts added and removed, their m² and the current shape.',
       parameters: [{ name: 'after', in: 'query', schema: { type: 'string' }, description: 'opaque cursor; none: from the start' }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 500 } }],
       responses: { 200: { description: '{events, cursor, caughtUp}' }, 400: problem, 401: problem, 410: problem },
     },
