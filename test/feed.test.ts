@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import jsonPatch from 'fast-json-patch';
 import { FeedService } from '../feed/feedService';
 import type { Viewer } from '../server/auth/viewer';
-import { api, createHazardousArea, freshSquare, getHarness, tokenFor, share } from './harness';
+import { api, createHazardousArea, freshRef, freshSquare, getHarness, tokenFor, share } from './harness';
 
 async function feedFrom(token: string, cursor: string | undefined) {
   const events: any[] = [];
@@ -66,6 +66,34 @@ describe('change feed', () => {
     expect(mine[1].geometry.addedM2).to.equal(0);
     expect(mine[1].geometry.removedM2).to.be.greaterThan(0);
     expect(mine[1].patch.map((op: any) => op.path)).to.include.members(['/accessLevel', '/generalised', '/status']);
+  });
+
+  it("a land release comes to the area's viewers as one replace per changed property, the remaining polygon among them, at each one's level", async () => {
+    const owner = tokenFor('CHDE', 'editor');
+    const partner = tokenFor('GEO', 'viewer');
+    await share('CHDE', 'GEO', 'hazardous-areas', 'summary');
+    const square = freshSquare(200, [44.3, 40.95]);
+    const area = await createHazardousArea(owner, { geometry: square });
+    const starts = await Promise.all([owner, partner].map(async (token) => (await api('GET', '/feed/snapshot', { token })).body.cursor));
+    const [[x0, y0], [x1], , [, y1]] = square.coordinates[0];
+    const half: GeoJSON.Polygon = { type: 'Polygon', coordinates: [[[x0, y0], [(x0 + x1) / 2, y0], [(x0 + x1) / 2, y1], [x0, y1], [x0, y0]]] };
+    const released = await api('POST', '/collections/land-releases/items', { token: owner, body: { type: 'Feature', geometry: half, properties: {
+      localRef: freshRef('LR'), hazardousAreaId: area.body.id, method: 'cleared', activity: 'clearance', releaseDate: '2025-08-01', operator: 'Synthetic Demining Team 1', clearanceDepthCm: 20 } } });
+    expect(released.status, released.text).to.equal(201);
+    const now = (await api('GET', `/collections/hazardous-areas/items/${area.body.id}`, { token: owner })).body.properties;
+    for (const [n, token] of [owner, partner].entries()) {
+      const update = (await feedFrom(token, starts[n])).events.find((e) => e.id === area.body.id);
+      expect(update?.operation, `viewer ${n}`).to.equal('update');
+      const ops = new Map<string, any>(update.patch.map((op: any) => [op.path, op]));
+      expect([...ops.values()].every((op) => op.op === 'replace')).to.equal(true);
+      expect(ops.get('/status').value).to.equal('worked-on');
+      expect(ops.get('/remainingAreaM2').value).to.be.closeTo(now.remainingAreaM2, 1e-6);
+      expect(ops.get('/remainingGeometry').value).to.deep.equal(now.remainingGeometry);
+      // Only the owner's level shows the version and edit times.
+      expect(ops.has('/version'), `viewer ${n}`).to.equal(n === 0);
+      expect(ops.has('/updatedAt'), `viewer ${n}`).to.equal(n === 0);
+      expect(update.version, `viewer ${n}`).to.equal(n === 0 ? now.version : null);
+    }
   });
 
   it('a change to what the viewer cannot see produces nothing for it', async () => {
