@@ -18,6 +18,7 @@
 // ceiling on this machine at that moment: the figure means little without it on 2 shared cores).
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -49,6 +50,34 @@ SELECT ST_AsMVT(q, '${LAYER}', 4096, 'geom') AS tile FROM (
 ) AS q`;
 
 const ms = (value: number) => value.toFixed(value < 10 ? 2 : 1);
+
+/**
+ * CPU time so far of the database's server processes (ms), from /proc/<pid>/schedstat of every
+ * backend whose title names the database; undefined where PostgreSQL runs elsewhere (or /proc
+ * is not readable). A busy shared machine stretches wall times by ±30 %, CPU time far less: it
+ * says what the SQL itself costs.
+ */
+function databaseCpuMs(database: string): number | undefined {
+  let total = 0;
+  let found = false;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    try {
+      const title = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+      if (!title.startsWith('postgres: ') || !title.includes(` ${database} `)) continue;
+      total += Number(readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ')[0]) / 1e6;
+      found = true;
+    } catch {
+      // A process that ended meanwhile.
+    }
+  }
+  return found ? total : undefined;
+}
 const kb = (bytes: number) => (bytes / 1000).toFixed(1);
 
 /** Features per layer in an MVT (a tile of one layer here): counts field-2 entries of layer field 3. */
@@ -273,14 +302,19 @@ async function main() {
         const roundMs = performance.now() - warmStarted;
         const rounds = Math.max(1, Math.min(Math.ceil(MIN_SAMPLES / tiles.length), Math.floor(zoomBudgetMs / roundMs)));
         const methods: [keyof typeof times, (t: Tile) => Promise<unknown>][] = [['http', http], ['floor', floor], ['plain', plain]];
+        const databaseMs = { floor: [] as number[], plain: [] as number[] };
         for (let round = 0; round < rounds; round++) {
           for (const t of tiles) {
             // Rotate the order so that no method always runs right after another.
             for (let m = 0; m < methods.length; m++) {
               const [name, run] = methods[(m + round + t.x) % methods.length];
+              // The database's CPU is read outside the timed span (scanning /proc takes a few ms).
+              const cpuBefore = name === 'http' ? undefined : databaseCpuMs(values.database!);
               const started = performance.now();
               await run(t);
               times[name].push(performance.now() - started);
+              const cpuAfter = cpuBefore === undefined ? undefined : databaseCpuMs(values.database!);
+              if (cpuBefore !== undefined && cpuAfter !== undefined) databaseMs[name as 'floor' | 'plain'].push(cpuAfter - cpuBefore);
             }
           }
         }
@@ -293,6 +327,7 @@ async function main() {
           'HTTP p50': ms(median(times.http)), 'HTTP p95': ms(p95(times.http)),
           'SQL p50': ms(median(times.floor)), 'SQL p95': ms(p95(times.floor)),
           'plain p50': ms(median(times.plain)), 'plain p95': ms(p95(times.plain)),
+          'db CPU SQL/plain': databaseMs.plain.length ? `${ms(median(databaseMs.floor))}/${ms(median(databaseMs.plain))} = ${(median(databaseMs.floor) / median(databaseMs.plain)).toFixed(2)}` : 'n/a',
           'KB ours p50/max': `${kb(median(ours))}/${kb(Math.max(...ours))}`,
           'KB gz p50': kb(median(wire)),
           'KB plain p50/max': `${kb(median(plainBytes))}/${kb(Math.max(...plainBytes))}`,
@@ -356,6 +391,8 @@ async function main() {
     console.log(`tiles: the tiles holding the first vertex of ${samples} evenly spaced ANAMA areas per zoom, de-duplicated`);
     console.log('times in ms (median p50, p95); HTTP = uncached tile through the service (cache cleared before each request),');
     console.log('SQL = renderTile in its read transaction (the floor), plain = bare ST_AsMVT as the database owner (jit off for both);');
+    console.log('db CPU = the database processes\' CPU time per tile (median ms, /proc/<pid>/schedstat), SQL against plain: the cost of');
+    console.log('the SQL itself, which load on a shared machine distorts far less than wall time;');
     console.log(`KB ours = raw MVT, KB gz = bytes on the wire (gzip), feat = features per tile (median);`);
     console.log(`1-min load average before these: ${loadBeforeUncached.toFixed(2)} on ${require('node:os').cpus().length} cores\n`);
     console.log(table(rows));
