@@ -108,7 +108,8 @@ async function renderPipelined(pool: pg.Pool, viewer: Viewer, layerIds: string[]
       const tile: Buffer | null = result.value.rows[0]?.tile ?? null;
       if (tile && tile.length > 0) parts.push(tile);
     }
-    return Buffer.concat(parts);
+    // One layer's tile is the buffer as received: no second copy of up to a few hundred KB.
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   } finally {
     // A connection whose transaction failed is not reused (it may be mid-transaction).
     client.release(broken);
