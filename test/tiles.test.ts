@@ -16,6 +16,7 @@ import { VectorTile } from '@mapbox/vector-tile';
 // pbf 5.1 has no default export: the reader is PbfReader.
 import { PbfReader } from 'pbf';
 import { withViewer } from '../db/viewerTransaction';
+import { TILE_PART_BYTES } from '../tiles/tileSql';
 import type { Viewer } from '../server/auth/viewer';
 import { api, freshRef, getHarness, hazardousAreaFeature, tokenFor, share } from './harness';
 
@@ -793,6 +794,34 @@ describe('vector tiles', () => {
       expect(anonymous.status).to.equal(401);
       expect(anonymous.headers.get('content-type')).to.match(/^application\/problem\+json/);
       expect((await getTile(tilePath('hazardous-areas', here), undefined, {}, 'HEAD')).status).to.equal(401);
+    });
+
+    it('a tile larger than one part of its statement\'s result arrives whole: every area once, in one valid MVT', async () => {
+      // 1,000 areas in one z14 tile (a corner of this suite's region no other test draws in):
+      // about 90 KB of tile, read from the database as three parts of at most TILE_PART_BYTES.
+      const address = tileOf(44.9213, 38.6313, 14);
+      const box = tileBox(address);
+      const [columns, rows] = [40, 25];
+      const features = [];
+      for (let i = 0; i < columns; i++) {
+        for (let j = 0; j < rows; j++) {
+          const lon = round7(box[0] + ((i + 0.25) / columns) * (box[2] - box[0]));
+          const lat = round7(box[1] + ((j + 0.25) / rows) * (box[3] - box[1]));
+          const corner = [round7(lon + (0.5 / columns) * (box[2] - box[0])), round7(lat + (0.5 / rows) * (box[3] - box[1]))];
+          features.push(hazardousAreaFeature({ geometry: rectangle([lon, lat, corner[0], corner[1]]) }));
+        }
+      }
+      const created = await api('POST', '/collections/hazardous-areas/items', { token: tokenFor('CHDE', 'editor'), body: { type: 'FeatureCollection', features } });
+      expect(created.status, created.text).to.equal(201);
+      const ids: string[] = created.body.ids;
+      expect(ids).to.have.length(columns * rows);
+
+      const response = await getTile(tilePath('hazardous-areas', address), tokenFor('CHDE', 'viewer'));
+      expect(response.status).to.equal(200);
+      expect(response.body.length, 'the tile spans several parts').to.be.above(2 * TILE_PART_BYTES);
+      const own = decode(response.body, address)['hazardous-areas'].filter((f) => f.props.ownerAgency === 'CHDE');
+      expect(own.map((f) => f.props.id).sort()).to.deep.equal([...ids].sort());
+      expect(own.every((f) => f.type === 3 && f.props.collapsed === false), 'each a polygon').to.equal(true);
     });
   });
 

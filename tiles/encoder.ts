@@ -59,10 +59,10 @@ export async function renderTileWith(
     const parts: Buffer[] = [];
     for (const id of layerIds) {
       const result = await trx.raw(statementFor(encoder, id, mode), [z, x, y]);
-      const tile: Buffer | null = result.rows[0]?.tile ?? null;
-      if (tile && tile.length > 0) parts.push(tile);
+      // The layer's tile in parts, in order (tileSql.ts, inParts).
+      for (const row of result.rows as { tile: Buffer | null }[]) if (row.tile && row.tile.length > 0) parts.push(row.tile);
     }
-    return Buffer.concat(parts);
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   }
   const layers: { name: string; features: TileSpaceRow[] }[] = [];
   for (const id of layerIds) {

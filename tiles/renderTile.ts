@@ -105,10 +105,10 @@ async function renderPipelined(pool: pg.Pool, viewer: Viewer, layerIds: string[]
     }
     const parts: Buffer[] = [];
     for (const result of results.slice(2, -1) as PromiseFulfilledResult<pg.QueryResult>[]) {
-      const tile: Buffer | null = result.value.rows[0]?.tile ?? null;
-      if (tile && tile.length > 0) parts.push(tile);
+      // Each layer's tile arrives in parts (tileSql.ts, inParts), in order.
+      for (const row of result.value.rows) if (row.tile && row.tile.length > 0) parts.push(row.tile);
     }
-    // One layer's tile is the buffer as received: no second copy of up to a few hundred KB.
+    // A tile of one part is the buffer as received: no second copy of it.
     return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   } finally {
     // A connection whose transaction failed is not reused (it may be mid-transaction).

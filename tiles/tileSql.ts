@@ -84,6 +84,24 @@ export interface PreparedLayerSql {
   overview: string;
 }
 
+/** Bytes of a layer's tile per row as sent (see inParts). */
+export const TILE_PART_BYTES = 32768;
+
+/**
+ * A layer's tile as rows of at most TILE_PART_BYTES, in order (none for an empty tile). node-pg
+ * reads a bytea as hex text, one JavaScript string per value: a tile of 95 KB was a 190 KB
+ * string, which V8 keeps in its large-object space (fresh pages from the system for each) —
+ * decoding it cost 1.8 ms against 0.3 ms for the same bytes in 32 KB parts.
+ */
+function inParts(sql: string): string {
+  return `
+WITH layer_tile AS (${sql})
+SELECT substring(layer_tile.tile FROM part FOR ${TILE_PART_BYTES}) AS tile
+FROM layer_tile CROSS JOIN LATERAL generate_series(1, length(layer_tile.tile), ${TILE_PART_BYTES}) AS part
+ORDER BY part`;
+}
+
+/** The statements a layer's tile is read with: each returns the tile's parts as rows of `tile`. */
 export function prepareLayerSql(layer: TileLayer): PreparedLayerSql {
-  return { exact: exactTileSql(layer), overview: overviewTileSql(layer) };
+  return { exact: inParts(exactTileSql(layer)), overview: inParts(overviewTileSql(layer)) };
 }
