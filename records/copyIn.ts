@@ -76,10 +76,10 @@ export class CopyIn {
 
   // --- writing -------------------------------------------------------------------------------
   /** Sends rows; resolves once the socket can take more, so memory stays bounded. */
-  async write(text: string): Promise<void> {
+  async write(rows: string | Buffer): Promise<void> {
     if (this.done || this.error) throw this.error ?? new Error('COPY already finished');
     const connection = this.connection!;
-    connection.sendCopyFromChunk(Buffer.from(text, 'utf8'));
+    connection.sendCopyFromChunk(typeof rows === 'string' ? Buffer.from(rows, 'utf8') : rows);
     if (connection.stream.writableNeedDrain) {
       await new Promise<void>((resolve) => connection.stream.once('drain', () => resolve()));
     }
@@ -108,4 +108,54 @@ export function copyText(value: string | number | null | undefined): string {
 /** A text[] literal in COPY's text format. */
 export function copyTextArray(values: readonly string[]): string {
   return copyText(`{${values.map((value) => `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`);
+}
+
+/**
+ * Rows in COPY's text format made straight into bytes. Built as one long string instead, the
+ * text of a chunk of 2,000 areas (≈ 7 MB) had to be flattened, held as UTF-16 as soon as one
+ * name was not Latin-1, and encoded again: measured on a bulk import of 85,000 areas, that and
+ * the garbage it left cost the service's thread seconds.
+ */
+export class CopyRows {
+  private buffer: Buffer;
+  private length = 0;
+
+  constructor(private readonly initialBytes = 1 << 22) {
+    this.buffer = Buffer.allocUnsafe(initialBytes);
+  }
+
+  private room(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.length + bytes));
+    this.buffer.copy(bigger, 0, 0, this.length);
+    this.buffer = bigger;
+  }
+
+  /** Text known to be ASCII and to need no escaping (ids, numbers, hex, separators). */
+  plain(text: string): this {
+    this.room(text.length);
+    this.length += this.buffer.write(text, this.length, 'latin1');
+    return this;
+  }
+
+  /** Any value, as copyText writes it. */
+  value(value: string | number | null | undefined): this {
+    return this.escaped(copyText(value));
+  }
+
+  /** Text already in COPY's format (copyText, copyTextArray). */
+  escaped(text: string): this {
+    // At most 3 bytes of UTF-8 per UTF-16 unit.
+    this.room(text.length * 3);
+    this.length += this.buffer.write(text, this.length, 'utf8');
+    return this;
+  }
+
+  /** The rows so far; the next ones go into a new buffer. */
+  take(): Buffer {
+    const rows = this.buffer.subarray(0, this.length);
+    this.buffer = Buffer.allocUnsafe(Math.max(this.initialBytes, this.length));
+    this.length = 0;
+    return rows;
+  }
 }

@@ -1,11 +1,17 @@
-// Where each feature's geometry is in the text of a FeatureCollection request body, so a bulk
-// import can pass the geometry on exactly as it was sent, instead of serialising the parsed
-// object again (turning every coordinate back into decimal text is most of the work of
+// A FeatureCollection request body as bytes: where each feature and its geometry are, so a bulk
+// import can read the features one chunk at a time (splitFeatureCollection, featureSourceOf)
+// and pass each geometry on exactly as it was sent, instead of serialising the parsed object
+// again (turning every coordinate back into decimal text is most of the work of
 // JSON.stringify, and a bulk import does it for millions of numbers).
 //
-// The body has already been parsed by JSON.parse, so it is valid JSON; this walk only finds
-// the byte offsets of `features[i].geometry`, with JSON.parse's rules for repeated keys (the
-// last one counts). Anything unexpected gives up (undefined): the caller serialises instead.
+// The walk only finds byte offsets, with JSON.parse's rules for repeated keys (the last one
+// counts); validity is JSON.parse's: every member name and value outside the features is
+// parsed with it, and each feature when it is read. Anything unexpected gives up (undefined):
+// the caller parses the whole body instead.
+
+import { FeatureInput, InputRules, declaredCrs, readFeature } from './featureInput';
+import { FieldProblem, badRequest } from '../server/problem';
+import type { FeatureSource } from './hazardousAreaImport';
 
 const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_BRACE = 0x7b, CLOSE_BRACE = 0x7d, OPEN_BRACKET = 0x5b, CLOSE_BRACKET = 0x5d;
 const COLON = 0x3a, COMMA = 0x2c;
@@ -125,6 +131,88 @@ export function geometrySpans(body: Uint8Array): ([number, number] | undefined)[
   }
 }
 
+/** A FeatureCollection body cut at its features, each still JSON text (records/geometrySpans.ts). */
+export interface SplitFeatureCollection {
+  /** The collection's other members (type, crs, …), parsed. */
+  members: Record<string, unknown>;
+  /** [start, end) of each element of `features`. */
+  features: [number, number][];
+  /** [start, end) of each element's geometry value, where it is an object with one. */
+  geometries: ([number, number] | undefined)[];
+}
+
+/**
+ * Cuts a UTF-8 FeatureCollection body at its features without parsing them: undefined when the
+ * body is not an object whose last `features` member is an array, or is not valid JSON around
+ * the features (every member name and every other value is checked with JSON.parse, so a body
+ * JSON.parse rejects is never accepted here; the features are checked when each is parsed).
+ */
+export function splitFeatureCollection(body: Uint8Array): SplitFeatureCollection | undefined {
+  try {
+    const entries: [string, unknown][] = [];
+    let features: [number, number][] | undefined;
+    let geometries: ([number, number] | undefined)[] = [];
+    const text = (start: number, end: number) => Buffer.from(body.buffer, body.byteOffset + start, end - start).toString('utf8');
+    const start = skipWhitespace(body, body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0);
+    const end = eachMember(body, start, (keyStart, keyEnd, valueStart) => {
+      const key = JSON.parse(text(keyStart, keyEnd)) as string;
+      if (key !== 'features' || body[valueStart] !== OPEN_BRACKET) {
+        const valueEnd = skipValue(body, valueStart);
+        entries.push([key, JSON.parse(text(valueStart, valueEnd))]);
+        if (key === 'features') features = undefined;
+        return valueEnd;
+      }
+      features = [];
+      geometries = [];
+      let i = skipWhitespace(body, valueStart + 1);
+      if (body[i] === CLOSE_BRACKET) return i + 1;
+      for (;;) {
+        let geometry: [number, number] | undefined;
+        const elementEnd = body[i] === OPEN_BRACE
+          ? eachMember(body, i, (k0, k1, v) => {
+            const valueEnd = skipValue(body, v);
+            if (keyIs(body, k0, k1, 'geometry')) geometry = [v, valueEnd];
+            return valueEnd;
+          })
+          : skipValue(body, i);
+        features.push([i, elementEnd]);
+        geometries.push(geometry);
+        i = skipWhitespace(body, elementEnd);
+        if (body[i] === CLOSE_BRACKET) return i + 1;
+        if (body[i] !== COMMA) throw new GiveUp();
+        i = skipWhitespace(body, i + 1);
+      }
+    });
+    for (let i = end; i < body.length; i++) {
+      const c = body[i];
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return undefined;
+    }
+    if (!features) return undefined;
+    return { members: Object.fromEntries(entries.filter(([key]) => key !== 'features')), features, geometries };
+  } catch (error) {
+    if (error instanceof GiveUp || error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Each feature of a split collection, parsed one at a time, as JSON.parse would have it, with
+ * the geometry's text as sent. Parsing the whole body at once kept every coordinate of every
+ * feature alive as a JS object until the import ended: on 85,000 areas the garbage collector
+ * went through that graph again and again (seconds of a bulk import's time).
+ */
+export function* featuresOf(body: Buffer, split: SplitFeatureCollection): Generator<{ index: number; feature: unknown; geometryText?: string }> {
+  for (let index = 0; index < split.features.length; index++) {
+    const [start, end] = split.features[index];
+    const geometry = split.geometries[index];
+    yield {
+      index,
+      feature: JSON.parse(body.toString('utf8', start, end)),
+      ...(geometry ? { geometryText: body.toString('utf8', geometry[0], geometry[1]) } : {}),
+    };
+  }
+}
+
 /**
  * Gives each input of a bulk import the text of its geometry as sent (`geometryText`), when the
  * body was UTF-8 and has the expected shape; otherwise leaves them to be serialised.
@@ -137,4 +225,42 @@ export function attachGeometryText(inputs: { index: number; geometryText?: strin
     const span = spans[input.index];
     if (span) input.geometryText = body.toString('utf8', span[0], span[1]);
   }
+}
+
+/**
+ * The features of a split FeatureCollection for a bulk import, each parsed and checked as
+ * readFeatures (records/featureInput.ts) would, but only when the import asks for the next
+ * ones: checks of the collection itself (its CRS, not empty) are made here, at once. The
+ * geometry an input keeps is its text as sent; the parsed object is made again (once) only if
+ * something asks for it.
+ */
+export function featureSourceOf(body: Buffer, split: SplitFeatureCollection, contentCrs: string | undefined, rules: InputRules): FeatureSource {
+  const srid = declaredCrs(contentCrs, split.members.crs, '/crs');
+  if (split.features.length === 0) throw badRequest('the FeatureCollection is empty', [{ field: '/features', reason: 'must hold at least one feature' }]);
+  const features = featuresOf(body, split);
+  let left = split.features.length;
+  return {
+    total: split.features.length,
+    read(n: number, problems: FieldProblem[]): FeatureInput[] | undefined {
+      if (left === 0) return undefined;
+      const inputs: FeatureInput[] = [];
+      for (let k = Math.min(n, left); k > 0; k--, left--) {
+        const { index, feature, geometryText } = features.next().value!;
+        const input = readFeature(feature, index, srid, rules, problems);
+        if (!input) continue;
+        if (geometryText !== undefined && input.geometry !== null) {
+          input.geometryText = geometryText;
+          let parsed: FeatureInput['geometry'] | undefined;
+          Object.defineProperty(input, 'geometry', {
+            get: () => (parsed ??= JSON.parse(geometryText)),
+            set: (value: FeatureInput['geometry']) => { parsed = value; },
+            enumerable: true,
+            configurable: true,
+          });
+        }
+        inputs.push(input);
+      }
+      return inputs;
+    },
+  };
 }

@@ -1,6 +1,9 @@
 // The bulk import of hazardous areas: every check of a single create, set-wise, with the
 // writing overlapped with the checking.
 //
+// - Features (Node): a request body comes as a FeatureSource (records/geometrySpans.ts) and is
+//   parsed and checked in Node (structure, properties, local references) one chunk ahead of the
+//   database, so the database starts on the first chunk while the rest is still text.
 // - Checks (PostGIS): each chunk of geometries is parsed, checked for validity (reason and
 //   location of the invalid ones), transformed to EPSG:4326, tested against the service region,
 //   measured (geodesic m²) and compared with the agency's active areas (exact duplicates) in
@@ -15,7 +18,8 @@
 //   constraints, indexes and the statement-level audit and change-log triggers do what they do
 //   for any insert, in the import's transaction.
 // - All or nothing: the first problem stops the writing (the COPY is abandoned, which aborts the
-//   transaction) but not the checking, so the answer lists the problems of every feature.
+//   transaction) but not the checking, so the answer lists the problems of every feature, those
+//   found in Node, by PostGIS and of local references alike.
 //   Duplicates (within the import, or of an active area) are reported only when nothing else
 //   is wrong, as for a single create.
 // - Without a second connection (the embedded database is one session, and its socket does not
@@ -29,9 +33,9 @@ import { logger } from '../server/logger';
 import type { FieldProblem } from '../server/problem';
 import type { LonLatBox } from '../tiles/tileCache';
 import type { ImportResult, WriteContext } from './collection';
-import { CopyIn, copyText, copyTextArray } from './copyIn';
+import { CopyIn, CopyRows, copyText, copyTextArray } from './copyIn';
 import type { FeatureInput } from './featureInput';
-import { checkLocalRefs, throwConflictsOrProblems } from './writeSupport';
+import { throwConflictsOrProblems } from './writeSupport';
 
 /** Features per checking statement: small enough to overlap well, large enough that round trips do not show. */
 const CHUNK = 2000;
@@ -128,6 +132,7 @@ interface RowSink {
 
 class CopySink implements RowSink {
   private sent: Promise<void> = Promise.resolve();
+  private rows = new CopyRows();
 
   private constructor(private trx: Knex.Transaction, private copy: CopyIn, private owner: string, private actor: string, private history: string[]) {}
 
@@ -136,21 +141,24 @@ class CopySink implements RowSink {
   }
 
   async write(rows: ReadyRow[]): Promise<void> {
-    const owner = copyText(this.owner);
     const actor = copyText(this.actor);
-    let text = '';
+    const text = this.rows;
     for (const row of rows) {
       const p = row.input.properties;
-      text += `${row.id}\t${owner}\t${copyText(p.localRef)}\t${copyText(JSON.stringify(p.name ?? {}))}\t${copyText(p.classification)}\t`
-        + `${copyTextArray(p.hazardTypes)}\t${copyText(JSON.stringify(p.evidence ?? []))}\t${copyText(p.estimatedDeviceCount ?? null)}\t`
-        + `${copyText(p.marking ?? 'none')}\t${copyText(p.priority ?? 'medium')}\t${copyText(p.informationDate)}\t`
-        + `${row.hex}\t${row.hex}\t${row.areaM2}\t${row.areaM2}\t${row.input.srid}\t${copyText(row.geometryText)}\t${actor}\t${actor}\n`;
+      text.plain(row.id).plain('\t').value(this.owner).plain('\t').value(p.localRef).plain('\t').value(JSON.stringify(p.name ?? {})).plain('\t')
+        .value(p.classification).plain('\t').escaped(copyTextArray(p.hazardTypes)).plain('\t').value(JSON.stringify(p.evidence ?? [])).plain('\t')
+        .value(p.estimatedDeviceCount ?? null).plain('\t').value(p.marking ?? 'none').plain('\t').value(p.priority ?? 'medium').plain('\t')
+        .value(p.informationDate).plain('\t')
+        // The hex EWKB of the checks is ASCII; so are the numbers.
+        .plain(row.hex).plain('\t').plain(row.hex).plain('\t').plain(String(row.areaM2)).plain('\t').plain(String(row.areaM2)).plain('\t')
+        .plain(String(row.input.srid)).plain('\t').value(row.geometryText).plain('\t').value(this.actor).plain('\t').value(this.actor).plain('\n');
       this.history.push(`${row.id}\t\\N\topen\trecorded\t${copyText(p.informationDate)}\t${actor}\n`);
     }
+    const areas = text.take();
     // The text was made while the database was still storing the rows sent before: only now
     // wait for those to be taken, so it always has the next rows at hand.
     await this.sent;
-    this.sent = this.copy.write(text);
+    this.sent = this.copy.write(areas);
   }
 
   async finish(): Promise<void> {
@@ -232,20 +240,41 @@ async function besideTransaction<T>(db: Knex | undefined, context: WriteContext,
   }
 }
 
-function chunksOf<T>(items: T[], size: number): T[][] {
-  const chunks: T[][] = [];
-  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
-  return chunks;
+/**
+ * The features of an import, read as the import goes: a request body is parsed and checked in
+ * Node chunk by chunk (records/geometrySpans.ts), so the database starts on the first chunk
+ * while the rest is still text, instead of waiting for the whole body to be read.
+ */
+export interface FeatureSource {
+  /** Features in the request. */
+  readonly total: number;
+  /** The next (up to) n features: those that passed the checks in Node; the problems of the others are added to `problems`. Undefined once all are read. */
+  read(n: number, problems: FieldProblem[]): FeatureInput[] | undefined;
 }
 
-export async function importHazardousAreas(context: WriteContext, inputs: FeatureInput[]): Promise<ImportResult> {
+/** A bulk import's context: the route may hand over the features as a source instead of an array. */
+export type ImportContext = WriteContext & { features?: FeatureSource };
+
+function sourceOf(inputs: FeatureInput[]): FeatureSource {
+  let at = 0;
+  return {
+    total: inputs.length,
+    read: (n) => {
+      if (at >= inputs.length) return undefined;
+      at += n;
+      return inputs.slice(at - n, at);
+    },
+  };
+}
+
+export async function importHazardousAreas(context: ImportContext, inputs: FeatureInput[]): Promise<ImportResult> {
   const { trx, viewer, actor } = context;
-  const problems = await checkLocalRefs(trx, 'hazardous_area', viewer.agency, inputs, true);
+  const source = context.features ?? sourceOf(inputs);
   const server = poolSize(trx) >= 2;
-  const db = server && inputs.length >= SIDE_CONNECTION_FROM ? context.db : undefined;
+  const db = server && source.total >= SIDE_CONNECTION_FROM ? context.db : undefined;
 
   // Duplicates of existing areas are looked for only where the agency has any (not on a first
-  // import, the largest).
+  // import, the largest); so are local references already in use.
   const hasActiveAreas = (await trx.raw(
     'SELECT EXISTS (SELECT 1 FROM hazardous_area WHERE owner_agency = ? AND retired_at IS NULL) AS found', [viewer.agency],
   )).rows[0].found as boolean;
@@ -255,14 +284,24 @@ export async function importHazardousAreas(context: WriteContext, inputs: Featur
     // beside it); a plan that scans the table instead would read them all for every feature.
     if (side) await side.raw(`SELECT set_config('enable_seqscan', 'off', true)`);
     const checker = side ?? trx;
-    const chunks = chunksOf(inputs, CHUNK);
-    const texts = new Map<number, string>();
+    // Problems found in Node, and local references used twice or already in use.
+    const problems: FieldProblem[] = [];
+    const refs = new LocalRefs();
+    // Indexes of the features read, in their order: the ids are answered in it.
+    const order: number[] = [];
+    const read = async (): Promise<FeatureInput[] | undefined> => {
+      const chunk = source.read(CHUNK, problems);
+      if (!chunk) return undefined;
+      for (const input of chunk) order.push(input.index);
+      // Beside the transaction where the checks run there: its own connection is busy with the COPY.
+      problems.push(...(await refs.check(checker, viewer.agency, chunk, hasActiveAreas)));
+      return chunk;
+    };
     const check = (chunk: FeatureInput[]) => {
       let payload = '[';
       for (const input of chunk) {
-        const text = input.geometryText ?? JSON.stringify(input.geometry);
-        texts.set(input.index, text);
-        payload += `${payload.length > 1 ? ',' : ''}{"idx":${input.index},"srid":${input.srid},"geometry":${text}}`;
+        input.geometryText ??= JSON.stringify(input.geometry);
+        payload += `${payload.length > 1 ? ',' : ''}{"idx":${input.index},"srid":${input.srid},"geometry":${input.geometryText}}`;
       }
       const pending = checker.raw(CHECK_SQL, [minLon, maxLon, minLat, maxLat, `${payload}]`, hasActiveAreas, viewer.agency])
         .then((result: { rows: CheckedRow[] }) => result.rows);
@@ -284,12 +323,19 @@ export async function importHazardousAreas(context: WriteContext, inputs: Featur
     const openSink = () => (server ? CopySink.open(trx, viewer.agency, actor) : Promise.resolve(new InsertSink(trx, viewer.agency, actor)));
 
     try {
-      let next = chunks.length > 0 ? check(chunks[0]) : undefined;
+      // One chunk checked beside the transaction, the next one already read, while this one is
+      // being stored.
+      let current = await read();
+      let next = current ? check(current) : undefined;
+      let following = current ? await read() : undefined;
       if (overlap && problems.length === 0) { opening = openSink(); opening.catch(() => {}); }
-      for (let c = 0; c < chunks.length; c++) {
+      while (current) {
         const rows = await next!;
-        next = c + 1 < chunks.length ? check(chunks[c + 1]) : undefined;
-        const inputByIdx = new Map(chunks[c].map((input) => [input.index, input]));
+        const chunk = current;
+        current = following;
+        next = current ? check(current) : undefined;
+        following = current ? await read() : undefined;
+        const inputByIdx = new Map(chunk.map((input) => [input.index, input]));
         const ready: ReadyRow[] = [];
         for (const row of rows) {
           const input = inputByIdx.get(row.idx)!;
@@ -314,8 +360,7 @@ export async function importHazardousAreas(context: WriteContext, inputs: Featur
           extent[2] = Math.max(extent[2], row.x1!); extent[3] = Math.max(extent[3], row.y1!);
           const id = randomUUID();
           idByIndex.set(row.idx, id);
-          ready.push({ input, id, geometryText: texts.get(row.idx)!, hex: row.hex!, areaM2: row.area_m2! });
-          texts.delete(row.idx);
+          ready.push({ input, id, geometryText: input.geometryText!, hex: row.hex!, areaM2: row.area_m2! });
         }
         if (problems.length > 0 || geometryProblems.length > 0) continue;
         if (overlap) {
@@ -326,14 +371,16 @@ export async function importHazardousAreas(context: WriteContext, inputs: Featur
         }
       }
 
-      geometryProblems.sort((a, b) => a.feature! - b.feature!);
       problems.push(...geometryProblems);
+      // Every feature's problems, in the order of the features (a stable sort keeps each one's
+      // own problems in the order they were found).
+      problems.sort((a, b) => a.feature! - b.feature!);
       if (problems.length === 0) {
         problems.push(...(await duplicatesWithin(checker, byShape)), ...duplicates);
       }
       if (problems.length > 0) {
         if (opening) await (await opening).abandon('the import has problems');
-        throwConflictsOrProblems(problems, true, inputs.length);
+        throwConflictsOrProblems(problems, true, source.total);
       }
       sink ??= await (opening ?? openSink());
       for (const ready of held) await sink.write(ready);
@@ -343,11 +390,43 @@ export async function importHazardousAreas(context: WriteContext, inputs: Featur
       throw error;
     }
 
-    const ids = inputs.map((input) => idByIndex.get(input.index)!);
+    const ids = order.map((index) => idByIndex.get(index)!);
     const m = FOOTPRINT_MARGIN;
     const changed: LonLatBox[] = ids.length > 0 ? [[extent[0] - m, extent[1] - m, extent[2] + m, extent[3] + m]] : [];
     return { ids, changed };
   });
+}
+
+/**
+ * Local references, chunk by chunk: used twice in the import (the later feature is the one
+ * reported), or by an active area of the agency (looked up only when it has any).
+ */
+class LocalRefs {
+  private seen = new Map<string, number>();
+
+  async check(trx: Knex.Transaction, owner: string, chunk: FeatureInput[], hasActiveAreas: boolean): Promise<FieldProblem[]> {
+    const problems: FieldProblem[] = [];
+    const fresh = new Map<string, number>();
+    for (const input of chunk) {
+      const ref = input.properties.localRef as string;
+      const first = this.seen.get(ref);
+      if (first !== undefined) {
+        problems.push({ feature: input.index, field: '/properties/localRef', reason: `duplicates the localRef "${ref}" of feature ${first} in this import` });
+      } else {
+        this.seen.set(ref, input.index);
+        fresh.set(ref, input.index);
+      }
+    }
+    if (hasActiveAreas && fresh.size > 0) {
+      const existing = await trx('hazardous_area').select('id', 'local_ref').where('owner_agency', owner).whereNull('retired_at')
+        // One array parameter: a chunk can carry more references than a statement has parameters.
+        .whereRaw('local_ref = ANY(?::text[])', [[...fresh.keys()]]);
+      for (const row of existing) {
+        problems.push({ feature: fresh.get(row.local_ref), field: '/properties/localRef', reason: `"${row.local_ref}" is already used by record ${row.id}` });
+      }
+    }
+    return problems;
+  }
 }
 
 /** Exact duplicates within the import: only rows that share a shape key can be equal, so only they are compared. */

@@ -118,6 +118,29 @@ describe('bulk import of hazardous areas', () => {
     expect(await countByRefs(refs)).to.equal(0);
   });
 
+  it('reads a body of several chunks as it goes: problems found in Node, by PostGIS and of local references in use are reported together', async function () {
+    this.timeout(120_000);
+    const token = tokenFor('GEO', 'editor');
+    const existing = hazardousAreaFeature();
+    expect((await api('POST', '/collections/hazardous-areas/items', { token, body: existing })).status).to.equal(201);
+    // More than two chunks of 2,000, so the later features are read while the earlier ones are
+    // checked (and, on a server, written); the agency has an active area, so local references
+    // are looked up while the import's own connection is busy.
+    const features: any[] = Array.from({ length: 4300 }, () => hazardousAreaFeature());
+    features[5] = hazardousAreaFeature({ geometry: SELF_INTERSECTING });
+    features[4100] = hazardousAreaFeature({ properties: { localRef: existing.properties.localRef } });
+    features[4200] = hazardousAreaFeature({ properties: { classification: 'XHA' } });
+    const refs = features.map((feature) => feature.properties.localRef as string);
+    const response = await api('POST', '/collections/hazardous-areas/items', { token, body: collection(features) });
+    expect(response.status, response.text).to.equal(422);
+    expect(response.body.detail).to.equal('3 of 4300 features were rejected; nothing was imported');
+    const byFeature = new Map(response.body.errors.map((error: any) => [error.feature, error.reason]));
+    expect([...new Set(response.body.errors.map((error: any) => error.feature))]).to.deep.equal([5, 4100, 4200]);
+    expect(byFeature.get(5)).to.match(/invalid geometry: Self-intersection/);
+    expect(byFeature.get(4100)).to.match(/is already used by record/);
+    expect(await countByRefs(refs.filter((_, n) => n !== 4100))).to.equal(0);
+  });
+
   it('rejects polygons that duplicate one of the import or an active area, whatever their first vertex', async () => {
     const token = tokenFor('GEO', 'editor');
     const existing = hazardousAreaFeature();

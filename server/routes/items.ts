@@ -1,7 +1,7 @@
 // OGC API - Features items: Part 1 reads, Part 4 (draft) writes, bulk import.
 // Route → collection definition → SQL with bound parameters → pool, as in pg_tileserv.
 import { createHash } from 'node:crypto';
-import express, { Request, Response, Router } from 'express';
+import express, { Request, RequestHandler, Response, Router } from 'express';
 import type { Feature } from 'geojson';
 import type { Knex } from 'knex';
 import { withViewer } from '../../db/viewerTransaction';
@@ -12,7 +12,8 @@ import { collectionById } from '../../records';
 import { ItemsQuery, getFeatureRow, listFeatures } from '../../records/query';
 import { rejectIfAny } from '../../records/writeSupport';
 import { stageGeometries } from '../../records/stageGeometry';
-import { attachGeometryText } from '../../records/geometrySpans';
+import { SplitFeatureCollection, attachGeometryText, featureSourceOf, splitFeatureCollection } from '../../records/geometrySpans';
+import type { ImportContext } from '../../records/hazardousAreaImport';
 import { SERVER_FIELDS } from '../../records/schemas';
 import { checkGeometry } from '../../geo/checkGeometry';
 import { parseCrs } from '../../geo/crs';
@@ -183,14 +184,62 @@ function mergePatch(target: any, patch: any): any {
   return result;
 }
 
+const IMPORT_TYPES = ['application/json', 'application/geo+json'];
+
+/** What the body parsing of a POST to items leaves beside req.body. */
+type BodyRequest = Request & { rawBody?: Buffer; splitBody?: { bytes: Buffer; split: SplitFeatureCollection } };
+
+/**
+ * A JSON body as express.json reads it (strict: an object or an array; empty is {}), for a body
+ * read as bytes that turned out not to be a FeatureCollection; its errors are express.json's.
+ */
+function parseJsonLikeExpress(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
+  if (text.length === 0) return {};
+  const parseFailed = (message: string) => Object.assign(new SyntaxError(message), { status: 400, statusCode: 400, expose: true, type: 'entity.parse.failed' });
+  const first = /^[\x20\x09\x0a\x0d]*(.)/.exec(text)?.[1];
+  if (first !== '{' && first !== '[') throw parseFailed(`Unexpected token ${first ?? 'end of input'} in JSON: an object or an array is expected`);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw parseFailed((error as Error).message);
+  }
+}
+
 export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router {
   const router = Router();
   const singleBody = express.json({ limit: config.bodyLimit, type: ['application/json', 'application/geo+json', 'application/merge-patch+json'] });
   // The bytes are kept (UTF-8 only) so a bulk import can pass each geometry on as it was sent.
-  const importBody = express.json({
-    limit: config.importBodyLimit, type: ['application/json', 'application/geo+json'],
-    verify: (req, _res, buffer, encoding) => { if (/^utf-?8$/i.test(encoding)) (req as Request & { rawBody?: Buffer }).rawBody = buffer; },
+  const jsonBody = express.json({
+    limit: config.importBodyLimit, type: IMPORT_TYPES,
+    verify: (req, _res, buffer, encoding) => { if (/^utf-?8$/i.test(encoding)) (req as BodyRequest).rawBody = buffer; },
   });
+  const rawBody = express.raw({ limit: config.importBodyLimit, type: IMPORT_TYPES });
+  // A kind with an import of its own reads a FeatureCollection feature by feature
+  // (records/geometrySpans.ts): JSON.parse of the whole body would keep every coordinate of
+  // every feature alive as an object for the whole import. Any other body is parsed whole.
+  const importBody: RequestHandler = (req, res, next) => {
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.get('content-type') ?? '')?.[1];
+    if (!collectionById.get(req.params.collectionId as string)?.importMany || (charset && !/^utf-?8$/i.test(charset))) return jsonBody(req, res, next);
+    rawBody(req, res, (error?: unknown) => {
+      if (error) return next(error);
+      if (!Buffer.isBuffer(req.body)) return next();
+      const bytes = req.body;
+      const split = splitFeatureCollection(bytes);
+      if (split && split.members.type === 'FeatureCollection') {
+        (req as BodyRequest).splitBody = { bytes, split };
+        req.body = { ...split.members, features: undefined };
+        return next();
+      }
+      try {
+        req.body = parseJsonLikeExpress(bytes);
+        (req as BodyRequest).rawBody = bytes;
+        next();
+      } catch (failure) {
+        next(failure);
+      }
+    });
+  };
   const context = (trx: Knex.Transaction, viewer: Viewer): WriteContext => ({ trx, viewer, actor: actorOf(viewer), maxVertexGapM: config.maxVertexGapM, db });
 
   router.get('/collections/:collectionId/items', requireViewer, async (req, res) => {
@@ -236,19 +285,28 @@ export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router
     const collection = collectionOf(req);
     const viewer = editorOf(req);
     const started = Date.now();
-    const { inputs, problems, bulk } = readFeatures(req.body, req.get('content-crs'), collection.inputRules(config.maxVertexGapM));
+    // A FeatureCollection read as bytes (importBody) goes to the kind's import as a source of
+    // features, parsed and checked chunk by chunk while the import checks and stores the ones
+    // before; the import reports every feature's problems, those found in Node among them.
+    const splitBody = (req as BodyRequest).splitBody;
+    const features = splitBody ? featureSourceOf(splitBody.bytes, splitBody.split, req.get('content-crs'), collection.inputRules(config.maxVertexGapM)) : undefined;
+    const { inputs, problems, bulk } = features
+      ? { inputs: [] as FeatureInput[], problems: [] as FieldProblem[], bulk: true }
+      : readFeatures(req.body, req.get('content-crs'), collection.inputRules(config.maxVertexGapM));
+    const featureCount = features ? features.total : bulk ? req.body.features.length : 1;
     if (problems.length > 0 && bulk && inputs.length > 0) {
       // Report the PostGIS-level problems of the other features too, so one round trip shows everything.
       await withViewer(db, viewer, async (trx) => { problems.push(...(await stageGeometries(trx, inputs, bulk))); }, 'write');
       problems.sort((a, b) => (a.feature ?? 0) - (b.feature ?? 0));
     }
-    rejectIfAny(problems, bulk, bulk ? req.body.features.length : 1);
-    if (bulk && collection.importMany) attachGeometryText(inputs, (req as Request & { rawBody?: Buffer }).rawBody, req.body.features.length);
+    rejectIfAny(problems, bulk, featureCount);
+    if (bulk && collection.importMany && !splitBody) attachGeometryText(inputs, (req as BodyRequest).rawBody, featureCount);
+    const importContext = (trx: Knex.Transaction): ImportContext => ({ ...context(trx, viewer), ...(features ? { features } : {}) });
     await committedWrite(db, tiles, viewer, res, async (trx) => {
       // A kind with an import path of its own also says where the map changed, saving a
       // lookup of every new row.
       const { ids, changed } = bulk && collection.importMany
-        ? await collection.importMany(context(trx, viewer), inputs)
+        ? await collection.importMany(importContext(trx), inputs)
         : await collection.create(context(trx, viewer), inputs, bulk).then(async (created) => ({ ids: created, changed: await changedExtents(trx, collection, created) }));
       if (!bulk) {
         return { status: 201, row: await getFeatureRow(trx, collection, ids[0]), location: `${baseUrl(req, config)}/collections/${collection.id}/items/${ids[0]}`, changed };
