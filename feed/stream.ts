@@ -99,7 +99,8 @@ export class FeedStream {
         if (!pending) await new Promise<void>((resolve) => { wakeUp = resolve; });
         wakeUp = undefined;
         pending = false;
-        if (!open) break;
+        // Woken by close(): no more reads (the database may be closing next).
+        if (!open || this.closed) break;
         page = await this.feed.page(viewer, cursor, this.options.pageSize, snapshotUrl);
       }
     } finally {
