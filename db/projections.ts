@@ -126,14 +126,18 @@ export const PROJECTIONS: Record<RecordKind, ProjectedProperty[]> = {
 
 const propertiesAt = (kind: RecordKind, level: AccessLevel) => PROJECTIONS[kind].filter((p) => p.levels.includes(level));
 
-/** A property's value as JSON (jsonb_build_object makes the rest JSON as to_jsonb does). */
-const jsonValue = (p: ProjectedProperty, r: string, level: string) => (p.geojson ? `ST_AsGeoJSON(${p.sql(r, level)}, 9)::jsonb` : p.sql(r, level));
+/** A CASE over the access levels of `level`, each branch made by `branch`; NULL for a level that sees nothing. */
+const perLevel = (level: string, branch: (at: AccessLevel) => string) =>
+  `CASE ${level} ${ACCESS_LEVELS.map((at) => `WHEN '${at}' THEN ${branch(at)}`).join(' ')} END`;
 
-/** The body of project_<kind>(r, level): NULL for a level that sees nothing. */
+/** Row `r` at `level` as a json or jsonb object (both builders make values JSON as to_jsonb does). */
+const objectSql = (kind: RecordKind, r: string, level: string, type: 'json' | 'jsonb') => perLevel(level, (at) =>
+  `${type}_build_object(${propertiesAt(kind, at).map((p) =>
+    `'${p.name}', ${p.geojson ? `ST_AsGeoJSON(${p.sql(r, level)}, 9)::${type}` : p.sql(r, level)}`).join(', ')})`);
+
+/** The body of project_<kind>(r, level). */
 export function projectionSql(kind: RecordKind): string {
-  const branches = ACCESS_LEVELS.map((level) =>
-    `WHEN '${level}' THEN jsonb_build_object(${propertiesAt(kind, level).map((p) => `'${p.name}', ${jsonValue(p, 'r', 'level')}`).join(', ')})`);
-  return `CASE level ${branches.join(' ')} END`;
+  return objectSql(kind, 'r', 'level', 'jsonb');
 }
 
 /**
@@ -142,10 +146,7 @@ export function projectionSql(kind: RecordKind): string {
  * a tree, nor a shape's GeoJSON, only to be printed again).
  */
 export function projectionTextSql(kind: RecordKind, r: string, level: string): string {
-  const branches = ACCESS_LEVELS.map((at) =>
-    `WHEN '${at}' THEN json_build_object(${propertiesAt(kind, at).map((p) =>
-      `'${p.name}', ${p.geojson ? `ST_AsGeoJSON(${p.sql(r, level)}, 9)::json` : p.sql(r, level)}`).join(', ')})::text`);
-  return `CASE ${level} ${branches.join(' ')} END`;
+  return `(${objectSql(kind, r, level, 'json')})::text`;
 }
 
 /**
@@ -154,12 +155,11 @@ export function projectionTextSql(kind: RecordKind, r: string, level: string): s
  * of a level is present at that level (NULL shows as null), so `replace` always applies.
  */
 export function patchSql(kind: RecordKind, o: string, n: string, level: string): string {
-  const branches = ACCESS_LEVELS.map((at) => {
+  return perLevel(level, (at) => {
     const operations = propertiesAt(kind, at).filter((p) => p.name !== 'accessLevel').map((p) => {
       const value = p.geojson ? `coalesce(ST_AsGeoJSON(${p.sql(n, level)}, 9), 'null')` : `coalesce(to_jsonb(${p.sql(n, level)})::text, 'null')`;
       return `CASE WHEN ${p.sql(o, level)} IS DISTINCT FROM ${p.sql(n, level)} THEN '{"op":"replace","path":"/${p.name}","value":' || ${value} || '}' END`;
     });
-    return `WHEN '${at}' THEN nullif(concat_ws(',', ${operations.join(', ')}), '')`;
+    return `nullif(concat_ws(',', ${operations.join(', ')}), '')`;
   });
-  return `CASE ${level} ${branches.join(' ')} END`;
 }
