@@ -45,6 +45,8 @@ const CONCURRENCY = 16;
 const FIXTURE_SEED = 11;
 /** Timed samples wanted per zoom and method; fewer when a zoom's budget runs out. */
 const MIN_SAMPLES = 40;
+/** Timed samples wanted per tile and method: a tile's ratio is of its own medians. */
+const MIN_ROUNDS = 9;
 
 const PLAIN_SQL = `
 SELECT ST_AsMVT(q, '${LAYER}', 4096, 'geom') AS tile FROM (
@@ -309,7 +311,7 @@ async function main() {
           }
         }
         const roundMs = performance.now() - warmStarted;
-        const rounds = Math.max(1, Math.min(Math.ceil(MIN_SAMPLES / tiles.length), Math.floor(zoomBudgetMs / roundMs)));
+        const rounds = Math.max(1, Math.min(Math.max(MIN_ROUNDS, Math.ceil(MIN_SAMPLES / tiles.length)), Math.floor(zoomBudgetMs / roundMs)));
         const methods: [keyof typeof times, (t: Tile) => Promise<unknown>][] = [['http', http], ['floor', floor], ['plain', plain]];
         const databaseMs = { floor: [] as number[], plain: [] as number[] };
         for (let round = 0; round < rounds; round++) {
