@@ -116,3 +116,5 @@ export function tileOf(lon: number, lat: number, z: number): Tile {
 const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
 export const median = (values: number[]) => sorted(values)[Math.floor(values.length / 2)];
 export const p95 = (values: number[]) => sorted(values)[Math.max(0, Math.ceil(values.length * 0.95) - 1)];
+/** The mean of ratios on a log scale: a tile twice as slow and one twice as fast even out. */
+export const geometricMean = (values: number[]) => Math.exp(values.reduce((sum, value) => sum + Math.log(value), 0) / values.length);

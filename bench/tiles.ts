@@ -33,7 +33,7 @@ import type { Viewer } from '../server/auth/viewer';
 import { renderTile, scopeOf } from '../tiles/renderTile';
 import { EXACT_FROM_ZOOM } from '../tiles/tileSql';
 import { generateFixtures } from '../fixtures/generate';
-import { median, p95, startBenchService, table, importAreasThroughApi, tileOf, type Tile } from './support';
+import { geometricMean, median, p95, startBenchService, table, importAreasThroughApi, tileOf, type Tile } from './support';
 
 const LAYER = 'hazardous-areas';
 const ZOOMS = [6, 7, 8, 9, 10, 11, 12, 13, 14];
@@ -334,7 +334,7 @@ async function main() {
         const exact = z >= EXACT_FROM_ZOOM;
         // Per tile, the ratio of its medians; the zoom's, their geometric mean.
         const tileRatios = byTile.map((b) => (exact ? median(b.http) / median(b.plain) : median(b.plain) / median(b.http)));
-        const ratio = Math.exp(tileRatios.reduce((sum, r) => sum + Math.log(r), 0) / tileRatios.length);
+        const ratio = geometricMean(tileRatios);
         (exact ? verdicts.exact : verdicts.overview).push(ratio);
         rows.push({
           viewer: label, z, mode: exact ? 'exact' : 'overview', tiles: tiles.length, n: times.http.length,
@@ -348,7 +348,7 @@ async function main() {
           'KB plain p50/max': `${kb(median(plainBytes))}/${kb(Math.max(...plainBytes))}`,
           ratio: exact ? `HTTP/plain ${ratio.toFixed(2)}` : `plain/HTTP ${ratio.toFixed(2)}`,
           // What the service adds to its own SQL (HTTP, cache, ETag), tile by tile.
-          'HTTP/SQL': Math.exp(byTile.reduce((sum, b) => sum + Math.log(median(b.http) / median(b.floor)), 0) / byTile.length).toFixed(2),
+          'HTTP/SQL': geometricMean(byTile.map((b) => median(b.http) / median(b.floor))).toFixed(2),
           'per tile': tileRatios.length > 1 ? `${Math.min(...tileRatios).toFixed(2)}–${Math.max(...tileRatios).toFixed(2)}` : tileRatios[0].toFixed(2),
           target: exact ? (ratio <= EXACT_RATIO_TARGET ? 'met' : 'NOT met') : (ratio >= OVERVIEW_SPEEDUP_TARGET ? 'met' : 'NOT met'),
         });
