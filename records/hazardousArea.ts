@@ -53,7 +53,7 @@ async function duplicatePolygons(trx: Knex.Transaction, owner: string, bulk: boo
   }
   const existing = await trx.raw(
     `SELECT s.idx, h.id, h.local_ref FROM staged_geometry s
-     JOIN hazardous_area h ON h.owner_agency = ? AND h.retired_at IS NULL AND h.original_geom && s.geom
+     JOIN hazardous_area h ON h.owner_agency = ? AND h.retired_at IS NULL AND h.footprint_geom && s.geom
        AND h.id IS DISTINCT FROM ?::uuid AND ST_Equals(h.original_geom, ST_Multi(s.geom))
      ORDER BY s.idx`,
     [owner, excludeId ?? null],
@@ -75,22 +75,17 @@ async function create(context: WriteContext, inputs: FeatureInput[], bulk: boole
   const input = inputs[0];
   const columns = columnsOf(input.properties);
   const result = await trx.raw(
-    `WITH inserted AS (
-       INSERT INTO hazardous_area (owner_agency, local_ref, name, classification, hazard_types, evidence,
-         estimated_device_count, marking, priority, information_date, original_geom, remaining_geom,
-         original_area_m2, remaining_area_m2, input_crs, input_geometry, created_by, updated_by)
-       SELECT ?, ?, ?::jsonb, ?, ?::text[], ?::jsonb, ?, ?, ?, ?::date, ST_Multi(s.geom), ST_Multi(s.geom),
-         s.area_m2, s.area_m2, s.srid, s.input, ?, ?
-       FROM staged_geometry s WHERE s.idx = 0
-       RETURNING id, information_date
-     ), history AS (
-       INSERT INTO hazardous_area_status_change (hazardous_area_id, from_status, to_status, reason, status_date, changed_by)
-       SELECT id, NULL, 'open', 'recorded', information_date, ? FROM inserted
-     )
-     SELECT id FROM inserted`,
+    // The status history's first entry (open, recorded) is the row's own recorded_on.
+    `INSERT INTO hazardous_area (owner_agency, local_ref, name, classification, hazard_types, evidence,
+       estimated_device_count, marking, priority, information_date, recorded_on, original_geom, remaining_geom,
+       original_area_m2, remaining_area_m2, input_crs, input_geometry, created_by, updated_by)
+     SELECT ?, ?, ?::jsonb, ?, ?::text[], ?::jsonb, ?, ?, ?, ?::date, ?::date, ST_Multi(s.geom), ST_Multi(s.geom),
+       s.area_m2, s.area_m2, s.srid, s.input, ?, ?
+     FROM staged_geometry s WHERE s.idx = 0
+     RETURNING id`,
     [viewer.agency, columns.local_ref, JSON.stringify(columns.name), columns.classification, columns.hazard_types,
       JSON.stringify(columns.evidence), columns.estimated_device_count, columns.marking, columns.priority,
-      columns.information_date, actor, actor, actor],
+      columns.information_date, columns.information_date, actor, actor],
   );
   return [result.rows[0].id];
 }

@@ -11,8 +11,8 @@
 //   statement runs there, in a transaction of its own as the same viewer: the database then
 //   checks chunk n+1 on one core while it stores chunk n on the other.
 // - Writing: one COPY … FROM STDIN into hazardous_area, open for the whole import, fed chunk
-//   by chunk as the checks pass, then one COPY of the status history (every area starts open,
-//   "recorded"). Ids are made here (random UUIDs, as gen_random_uuid would), so nothing is read
+//   by chunk as the checks pass (every area starts open, "recorded" on its information date:
+//   the first entry of its status history is part of the row). Ids are made here (random UUIDs, as gen_random_uuid would), so nothing is read
 //   back. The geometry travels as hex EWKB from the checking statement: PostGIS parses GeoJSON
 //   once per import, not once per statement. Generated columns (footprint, overview cells),
 //   constraints, indexes and the statement-level audit and change-log triggers do what they do
@@ -33,7 +33,7 @@ import { logger } from '../server/logger';
 import type { FieldProblem } from '../server/problem';
 import type { LonLatBox } from '../tiles/tileCache';
 import type { ImportResult, WriteContext } from './collection';
-import { CopyIn, CopyRows, copyText, copyTextArray } from './copyIn';
+import { CopyIn, CopyRows, copyTextArray } from './copyIn';
 import type { FeatureInput } from './featureInput';
 import { throwConflictsOrProblems } from './writeSupport';
 
@@ -90,7 +90,7 @@ const CHECK_SQL = `
     SELECT json_agg(json_build_object('id', h.id, 'localRef', h.local_ref) ORDER BY h.local_ref) AS existing
     FROM hazardous_area h
     WHERE ?::boolean AND b.valid AND b.inside AND h.owner_agency = ? AND h.retired_at IS NULL
-      AND h.original_geom && b.geom AND ST_Equals(h.original_geom, ST_Multi(b.geom))
+      AND h.footprint_geom && b.geom AND ST_Equals(h.original_geom, ST_Multi(b.geom))
   ) AS e ON true`;
 
 interface CheckedRow {
@@ -118,10 +118,9 @@ interface ReadyRow {
 
 const AREA_COLUMNS = [
   'id', 'owner_agency', 'local_ref', 'name', 'classification', 'hazard_types', 'evidence', 'estimated_device_count',
-  'marking', 'priority', 'information_date', 'original_geom', 'remaining_geom', 'original_area_m2', 'remaining_area_m2',
+  'marking', 'priority', 'information_date', 'recorded_on', 'original_geom', 'remaining_geom', 'original_area_m2', 'remaining_area_m2',
   'input_crs', 'input_geometry', 'created_by', 'updated_by',
 ];
-const HISTORY_COLUMNS = ['hazardous_area_id', 'from_status', 'to_status', 'reason', 'status_date', 'changed_by'];
 
 /** How rows reach the table: COPY on a server, INSERT … SELECT on the embedded database. */
 interface RowSink {
@@ -134,25 +133,23 @@ class CopySink implements RowSink {
   private sent: Promise<void> = Promise.resolve();
   private rows = new CopyRows();
 
-  private constructor(private trx: Knex.Transaction, private copy: CopyIn, private owner: string, private actor: string, private history: string[]) {}
+  private constructor(private copy: CopyIn, private owner: string, private actor: string) {}
 
   static async open(trx: Knex.Transaction, owner: string, actor: string): Promise<CopySink> {
-    return new CopySink(trx, await CopyIn.start(trx, `COPY hazardous_area (${AREA_COLUMNS.join(', ')}) FROM STDIN`), owner, actor, []);
+    return new CopySink(await CopyIn.start(trx, `COPY hazardous_area (${AREA_COLUMNS.join(', ')}) FROM STDIN`), owner, actor);
   }
 
   async write(rows: ReadyRow[]): Promise<void> {
-    const actor = copyText(this.actor);
     const text = this.rows;
     for (const row of rows) {
       const p = row.input.properties;
       text.plain(row.id).plain('\t').value(this.owner).plain('\t').value(p.localRef).plain('\t').value(JSON.stringify(p.name ?? {})).plain('\t')
         .value(p.classification).plain('\t').escaped(copyTextArray(p.hazardTypes)).plain('\t').value(JSON.stringify(p.evidence ?? [])).plain('\t')
         .value(p.estimatedDeviceCount ?? null).plain('\t').value(p.marking ?? 'none').plain('\t').value(p.priority ?? 'medium').plain('\t')
-        .value(p.informationDate).plain('\t')
+        .value(p.informationDate).plain('\t').value(p.informationDate).plain('\t')
         // The hex EWKB of the checks is ASCII; so are the numbers.
         .plain(row.hex).plain('\t').plain(row.hex).plain('\t').plain(String(row.areaM2)).plain('\t').plain(String(row.areaM2)).plain('\t')
         .plain(String(row.input.srid)).plain('\t').value(row.geometryText).plain('\t').value(this.actor).plain('\t').value(this.actor).plain('\n');
-      this.history.push(`${row.id}\t\\N\topen\trecorded\t${copyText(p.informationDate)}\t${actor}\n`);
     }
     const areas = text.take();
     // The text was made while the database was still storing the rows sent before: only now
@@ -164,11 +161,6 @@ class CopySink implements RowSink {
   async finish(): Promise<void> {
     await this.sent;
     await this.copy.end();
-    const history = await CopyIn.start(this.trx, `COPY hazardous_area_status_change (${HISTORY_COLUMNS.join(', ')}) FROM STDIN`);
-    for (let start = 0; start < this.history.length; start += CHUNK) {
-      await history.write(this.history.slice(start, start + CHUNK).join(''));
-    }
-    await history.end();
   }
 
   async abandon(reason: string): Promise<void> {
@@ -191,18 +183,13 @@ class InsertSink implements RowSink {
       };
     }));
     await this.trx.raw(
-      `WITH inserted AS (
-         INSERT INTO hazardous_area (${AREA_COLUMNS.join(', ')})
-         SELECT p.id, ?, p.local_ref, p.name, p.classification, p.hazard_types, p.evidence, p.estimated_device_count,
-           p.marking, p.priority, p.information_date, p.geom, p.geom, p.area_m2, p.area_m2, p.srid, p.input::jsonb, ?, ?
-         FROM json_to_recordset(?::json) AS p(id uuid, local_ref text, name jsonb, classification text,
-           hazard_types text[], evidence jsonb, estimated_device_count integer, marking text, priority text,
-           information_date date, geom geometry, area_m2 double precision, srid integer, input text)
-         RETURNING id, information_date
-       )
-       INSERT INTO hazardous_area_status_change (${HISTORY_COLUMNS.join(', ')})
-       SELECT id, NULL, 'open', 'recorded', information_date, ? FROM inserted`,
-      [this.owner, this.actor, this.actor, payload, this.actor],
+      `INSERT INTO hazardous_area (${AREA_COLUMNS.join(', ')})
+       SELECT p.id, ?, p.local_ref, p.name, p.classification, p.hazard_types, p.evidence, p.estimated_device_count,
+         p.marking, p.priority, p.information_date, p.information_date, p.geom, p.geom, p.area_m2, p.area_m2, p.srid, p.input::jsonb, ?, ?
+       FROM json_to_recordset(?::json) AS p(id uuid, local_ref text, name jsonb, classification text,
+         hazard_types text[], evidence jsonb, estimated_device_count integer, marking text, priority text,
+         information_date date, geom geometry, area_m2 double precision, srid integer, input text)`,
+      [this.owner, this.actor, this.actor, payload],
     );
   }
 

@@ -63,7 +63,8 @@ describe('bulk import of hazardous areas', () => {
          ST_Equals(h.footprint_geom, footprint_of(h.original_geom)) AND ST_AsEWKB(h.footprint_geom) = ST_AsEWKB(footprint_of(h.original_geom)) AS footprint_ok,
          h.original_area_m2 = ST_Area(h.original_geom::geography) AS area_ok, h.remaining_area_m2 = h.original_area_m2 AS remaining_ok,
          ST_Equals(h.remaining_geom, h.original_geom) AS remaining_geom_ok, h.cell_x0 <= h.cell_x1 AND h.cell_y0 <= h.cell_y1 AS cells_ok,
-         (SELECT count(*) FROM hazardous_area_status_change s WHERE s.hazardous_area_id = h.id AND s.to_status = 'open' AND s.reason = 'recorded') AS history,
+         h.recorded_on = h.information_date AS recorded_ok,
+         (SELECT count(*) FROM hazardous_area_status_change s WHERE s.hazardous_area_id = h.id) AS later_changes,
          (SELECT count(*) FROM audit_event a WHERE a.record_id = h.id::text AND a.action = 'create' AND a.actor = 'bulk-importer') AS audit,
          (SELECT count(*) FROM change_log c WHERE c.record_id = h.id) AS changes
        FROM hazardous_area h WHERE h.id = ANY(?::uuid[])`,
@@ -74,7 +75,7 @@ describe('bulk import of hazardous areas', () => {
     ids.forEach((id, n) => {
       const row: any = byId.get(id);
       expect(row.local_ref, `feature ${n}: ids are in the order of the features`).to.equal(n < COUNT ? refs[n] : row.local_ref);
-      expect(row, `feature ${n}`).to.include({ owner_agency: 'GEO', status: 'open', version: 1, footprint_ok: true, area_ok: true, remaining_ok: true, remaining_geom_ok: true, cells_ok: true, history: 1, audit: 1, changes: 1 });
+      expect(row, `feature ${n}`).to.include({ owner_agency: 'GEO', status: 'open', version: 1, footprint_ok: true, area_ok: true, remaining_ok: true, remaining_geom_ok: true, cells_ok: true, recorded_ok: true, later_changes: 0, audit: 1, changes: 1 });
     });
     expect((byId.get(ids[0]) as any).name).to.deep.equal({ en: 'Synthetic\tzone "7"\\' });
     expect((byId.get(ids[0]) as any).evidence).to.deep.equal([{ nature: 'indirect', kind: 'records', reliability: 'low' }]);
@@ -87,6 +88,9 @@ describe('bulk import of hazardous areas', () => {
     const read = await api('GET', `/collections/hazardous-areas/items/${ids[3]}`, { token });
     expect(read.status).to.equal(200);
     expect(read.body.properties.localRef).to.equal(refs[3]);
+    // The first entry of the status history comes with the record.
+    expect(read.body.properties.statusHistory).to.have.length(1);
+    expect(read.body.properties.statusHistory[0]).to.include({ from: null, to: 'open', reason: 'recorded', date: features[3].properties.informationDate, by: 'GEO/bulk-importer' });
   });
 
   it('reports the problems of every feature and stores nothing when any is wrong', async () => {

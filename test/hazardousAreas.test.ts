@@ -27,7 +27,7 @@ describe('hazardous areas: life cycle', () => {
     expect(properties.remainingAreaM2).to.be.closeTo(expected, 0.01);
     expect(properties.releasedAreaM2).to.equal(0);
     expect(properties.statusHistory).to.have.length(1);
-    expect(properties.statusHistory[0]).to.include({ from: null, to: 'open', reason: 'recorded' });
+    expect(properties.statusHistory[0]).to.include({ from: null, to: 'open', reason: 'recorded', date: feature.properties.informationDate, by: 'ANAMA/gis-officer-1' });
     expect(properties.inputGeometry).to.deep.equal(feature.geometry);
   });
 
@@ -53,10 +53,16 @@ describe('hazardous areas: life cycle', () => {
     expect(put.status, put.text).to.equal(200);
     expect(put.headers.get('etag')).to.equal('"2"');
     expect(put.body.properties).to.include({ classification: 'SHA', priority: 'high', version: 2 });
+    // A newer date of information does not redate the entry that recorded the area.
+    const newer = await api('PUT', url, { token: editor(), body: { ...replacement, properties: { ...replacement.properties, informationDate: '2026-09-01' } }, headers: { 'if-match': '"2"' } });
+    expect(newer.status, newer.text).to.equal(200);
+    expect(newer.body.properties.informationDate).to.equal('2026-09-01');
+    expect(newer.body.properties.statusHistory).to.have.length(1);
+    expect(newer.body.properties.statusHistory[0]).to.include({ reason: 'recorded', date: created.body.properties.informationDate });
 
     const stale = await api('PUT', url, { token: tokenFor('ANAMA', 'editor', 'someone-else'), body: { ...replacement, properties: { ...replacement.properties, priority: 'low' } }, headers: { 'if-match': '"1"' } });
     expect(stale.status).to.equal(412);
-    expect(stale.body.currentVersion).to.equal(2);
+    expect(stale.body.currentVersion).to.equal(3);
     const after = await api('GET', url, { token: editor() });
     expect(after.body.properties.priority).to.equal('high');
   });

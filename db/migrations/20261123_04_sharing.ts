@@ -107,9 +107,11 @@ const views: Record<(typeof KINDS)[number], string> = {
       project_hazardous_area(r, a.level) AS properties,
       CASE WHEN access_at_least(a.level, 'full') THEN jsonb_build_object(
         'inputGeometry', r.input_geometry,
-        'statusHistory', (SELECT jsonb_agg(jsonb_build_object('from', c.from_status, 'to', c.to_status, 'reason', c.reason,
+        'statusHistory', jsonb_build_array(jsonb_build_object('from', NULL, 'to', 'open', 'reason', 'recorded',
+            'date', r.recorded_on, 'comment', NULL, 'by', r.created_by, 'at', r.created_at))
+          || coalesce((SELECT jsonb_agg(jsonb_build_object('from', c.from_status, 'to', c.to_status, 'reason', c.reason,
             'date', c.status_date, 'comment', c.comment, 'by', c.changed_by, 'at', c.changed_at) ORDER BY c.id)
-          FROM hazardous_area_status_change c WHERE c.hazardous_area_id = r.id))
+          FROM hazardous_area_status_change c WHERE c.hazardous_area_id = r.id), '[]'::jsonb))
       END AS detail
     FROM hazardous_area r
     ${OWNER_LEVEL}
