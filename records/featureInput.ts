@@ -19,6 +19,8 @@ export interface FeatureInput {
   geometryUnchanged?: boolean;
   /** The geometry's JSON exactly as it was sent, where the bulk import could find it (records/geometrySpans.ts). */
   geometryText?: string;
+  /** The bulk import's hex EWKB of the geometry (geo/ewkb.ts); null where PostGIS must read the GeoJSON itself. */
+  ewkb?: string | null;
 }
 
 export interface InputRules {

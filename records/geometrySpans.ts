@@ -10,6 +10,7 @@
 // the caller parses the whole body instead.
 
 import { FeatureInput, InputRules, declaredCrs, readFeature } from './featureInput';
+import { ewkbHex } from '../geo/ewkb';
 import { FieldProblem, badRequest } from '../server/problem';
 import type { FeatureSource } from './hazardousAreaImport';
 
@@ -250,6 +251,8 @@ export function featureSourceOf(body: Buffer, split: SplitFeatureCollection, con
         if (!input) continue;
         if (geometryText !== undefined && input.geometry !== null) {
           input.geometryText = geometryText;
+          // Written now, while the parsed coordinates are at hand: they are dropped below.
+          input.ewkb = ewkbHex(input.geometry, input.srid) ?? null;
           let parsed: FeatureInput['geometry'] | undefined;
           Object.defineProperty(input, 'geometry', {
             get: () => (parsed ??= JSON.parse(geometryText)),

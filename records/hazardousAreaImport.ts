@@ -4,7 +4,8 @@
 // - Features (Node): a request body comes as a FeatureSource (records/geometrySpans.ts) and is
 //   parsed and checked in Node (structure, properties, local references) one chunk ahead of the
 //   database, so the database starts on the first chunk while the rest is still text.
-// - Checks (PostGIS): each chunk of geometries is parsed, checked for validity (reason and
+// - Checks (PostGIS): each chunk of geometries is read (from hex EWKB written in Node, which
+//   has the coordinates parsed anyway: geo/ewkb.ts), checked for validity (reason and
 //   location of the invalid ones), transformed to EPSG:4326, tested against the service region,
 //   measured (geodesic m²) and compared with the agency's active areas (exact duplicates) in
 //   one statement that writes nothing. When the pool can spare a second connection, that
@@ -12,9 +13,9 @@
 //   checks chunk n+1 on one core while it stores chunk n on the other.
 // - Writing: one COPY … FROM STDIN into hazardous_area, open for the whole import, fed chunk
 //   by chunk as the checks pass (every area starts open, "recorded" on its information date:
-//   the first entry of its status history is part of the row). Ids are made here (random UUIDs, as gen_random_uuid would), so nothing is read
-//   back. The geometry travels as hex EWKB from the checking statement: PostGIS parses GeoJSON
-//   once per import, not once per statement. Generated columns (footprint, overview cells),
+//   the first entry of its status history is part of the row). Ids are made here (random
+//   UUIDs, as gen_random_uuid would), so nothing is read back. The geometry travels as hex EWKB
+//   from the checking statement. Generated columns (footprint, overview cells),
 //   constraints, indexes and the statement-level audit and change-log triggers do what they do
 //   for any insert, in the import's transaction.
 // - All or nothing: the first problem stops the writing (the COPY is abandoned, which aborts the
@@ -29,6 +30,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { withViewer } from '../db/viewerTransaction';
 import { SERVICE_REGION, crsLabel } from '../geo/crs';
+import { ewkbHex } from '../geo/ewkb';
 import { logger } from '../server/logger';
 import type { FieldProblem } from '../server/problem';
 import type { LonLatBox } from '../tiles/tileCache';
@@ -75,8 +77,10 @@ const CHECK_SQL = `
         SELECT idx, srid, raw, ST_IsValid(raw) AS valid,
           CASE WHEN srid = 4326 THEN raw ELSE ST_Transform(raw, 4326) END AS geom
         FROM (
-          SELECT r.idx, r.srid, ST_SetSRID(ST_GeomFromGeoJSON(r.geometry), r.srid) AS raw
-          FROM json_to_recordset(?::json) AS r(idx integer, srid integer, geometry text)
+          -- Hex EWKB written in Node (geo/ewkb.ts) where it could be; the GeoJSON otherwise.
+          SELECT r.idx, r.srid,
+            CASE WHEN r.wkb IS NOT NULL THEN r.wkb::geometry ELSE ST_SetSRID(ST_GeomFromGeoJSON(r.geometry), r.srid) END AS raw
+          FROM json_to_recordset(?::json) AS r(idx integer, srid integer, wkb text, geometry text)
           OFFSET 0
         ) AS parsed
         OFFSET 0
@@ -287,8 +291,9 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
     const check = (chunk: FeatureInput[]) => {
       let payload = '[';
       for (const input of chunk) {
+        if (input.ewkb === undefined) input.ewkb = ewkbHex(input.geometry, input.srid) ?? null;
         input.geometryText ??= JSON.stringify(input.geometry);
-        payload += `${payload.length > 1 ? ',' : ''}{"idx":${input.index},"srid":${input.srid},"geometry":${input.geometryText}}`;
+        payload += `${payload.length > 1 ? ',' : ''}{"idx":${input.index},"srid":${input.srid},${input.ewkb ? `"wkb":"${input.ewkb}"` : `"geometry":${input.geometryText}`}}`;
       }
       const pending = checker.raw(CHECK_SQL, [minLon, maxLon, minLat, maxLat, `${payload}]`, hasActiveAreas, viewer.agency])
         .then((result: { rows: CheckedRow[] }) => result.rows);
@@ -298,7 +303,9 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
 
     const geometryProblems: FieldProblem[] = [];
     const duplicates: FieldProblem[] = [];
-    const byShape = new Map<string, { idx: number; hex: string }[]>();
+    // Features by shape key: only those that share one can be equal. Indexes, not geometries:
+    // the rows are compared once written (duplicatesWithin), so no geometry outlives its chunk.
+    const byShape = new Map<string, number | number[]>();
     const extent = [Infinity, Infinity, -Infinity, -Infinity];
     const idByIndex = new Map<number, string>();
     const held: ReadyRow[][] = [];
@@ -342,7 +349,9 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
             duplicates.push({ feature: row.idx, field: '/geometry', reason: `duplicates the polygon of hazardous area ${area.localRef} (${area.id})` });
           }
           const sameShape = byShape.get(row.shape_key!);
-          if (sameShape) sameShape.push({ idx: row.idx, hex: row.hex! }); else byShape.set(row.shape_key!, [{ idx: row.idx, hex: row.hex! }]);
+          if (sameShape === undefined) byShape.set(row.shape_key!, row.idx);
+          else if (typeof sameShape === 'number') byShape.set(row.shape_key!, [sameShape, row.idx]);
+          else sameShape.push(row.idx);
           extent[0] = Math.min(extent[0], row.x0!); extent[1] = Math.min(extent[1], row.y0!);
           extent[2] = Math.max(extent[2], row.x1!); extent[3] = Math.max(extent[3], row.y1!);
           const id = randomUUID();
@@ -362,9 +371,6 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
       // Every feature's problems, in the order of the features (a stable sort keeps each one's
       // own problems in the order they were found).
       problems.sort((a, b) => a.feature! - b.feature!);
-      if (problems.length === 0) {
-        problems.push(...(await duplicatesWithin(checker, byShape)), ...duplicates);
-      }
       if (problems.length > 0) {
         if (opening) await (await opening).abandon('the import has problems');
         throwConflictsOrProblems(problems, true, source.total);
@@ -372,6 +378,10 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
       sink ??= await (opening ?? openSink());
       for (const ready of held) await sink.write(ready);
       await sink.finish();
+      // Duplicates are told only when nothing else is wrong; those within the import are found
+      // among the rows just written (a throw from here rolls the whole import back).
+      problems.push(...(await duplicatesWithin(trx, byShape, idByIndex)), ...duplicates);
+      if (problems.length > 0) throwConflictsOrProblems(problems, true, source.total);
     } catch (error) {
       if (opening) await (await opening.catch(() => undefined))?.abandon('the import failed');
       throw error;
@@ -417,14 +427,15 @@ class LocalRefs {
 }
 
 /** Exact duplicates within the import: only rows that share a shape key can be equal, so only they are compared. */
-async function duplicatesWithin(checker: Knex | Knex.Transaction, byShape: Map<string, { idx: number; hex: string }[]>): Promise<FieldProblem[]> {
-  const candidates = [...byShape.values()].filter((group) => group.length > 1).flat();
+async function duplicatesWithin(trx: Knex.Transaction, byShape: Map<string, number | number[]>, idByIndex: Map<number, string>): Promise<FieldProblem[]> {
+  const candidates = [...byShape.values()].filter((group): group is number[] => typeof group !== 'number').flat();
   if (candidates.length === 0) return [];
-  const result = await checker.raw(
-    `SELECT array_agg(idx ORDER BY idx) AS indexes
-     FROM json_to_recordset(?::json) AS r(idx integer, hex text)
-     GROUP BY md5(ST_AsEWKB(ST_Normalize(r.hex::geometry))) HAVING count(*) > 1`,
-    [JSON.stringify(candidates)],
+  const result = await trx.raw(
+    `SELECT array_agg(c.idx ORDER BY c.idx) AS indexes
+     FROM unnest(?::integer[], ?::uuid[]) AS c(idx, id)
+     JOIN hazardous_area h ON h.id = c.id
+     GROUP BY md5(ST_AsEWKB(ST_Normalize(h.original_geom))) HAVING count(*) > 1`,
+    [candidates, candidates.map((idx) => idByIndex.get(idx)!)],
   );
   const problems: FieldProblem[] = [];
   for (const { indexes } of result.rows as { indexes: number[] }[]) {

@@ -84,9 +84,9 @@ describe('embedded database (PGlite)', function () {
   it('holds the schema rules: roles, grants, triggers with transition tables, deferred sequencing, generated footprints', async () => {
     const square = `ST_Multi(ST_GeomFromText('POLYGON((46.2 40.6,46.201 40.6,46.201 40.601,46.2 40.601,46.2 40.6))', 4326))`;
     const inserted = await inTransaction('minefield_writer', 'ANAMA', async (trx) => (await trx.raw(`
-      INSERT INTO hazardous_area (owner_agency, local_ref, classification, hazard_types, information_date, original_geom,
+      INSERT INTO hazardous_area (owner_agency, local_ref, classification, hazard_types, information_date, recorded_on, original_geom,
         remaining_geom, original_area_m2, remaining_area_m2, input_crs, input_geometry, created_by, updated_by)
-      VALUES ('ANAMA', 'EMB-1', 'CHA', ARRAY['AP'], '2025-01-01', ${square}, ${square}, 1, 1, 4326, '{}', 'test', 'test')
+      VALUES ('ANAMA', 'EMB-1', 'CHA', ARRAY['AP'], '2025-01-01', '2025-01-01', ${square}, ${square}, 1, 1, 4326, '{}', 'test', 'test')
       RETURNING id, current_user AS role, ST_Covers(footprint_geom, original_geom) AS covered`)).rows[0]);
     expect(inserted.role).to.equal('minefield_writer');
     expect(inserted.covered).to.equal(true);

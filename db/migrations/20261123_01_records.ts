@@ -2,6 +2,8 @@ import type { Knex } from 'knex';
 
 // The record schema. Geometry is stored in EPSG:4326; the coordinates as entered are kept
 // beside it (input_crs, input_geometry) so a record can always be traced to its source form.
+// input_geometry is json, not jsonb: it is kept and handed back, never queried into, and json
+// stores the text as it came (no parse into a tree: a quarter of a bulk import's COPY parsing).
 
 export async function up(knex: Knex): Promise<void> {
   await knex.raw('CREATE EXTENSION IF NOT EXISTS postgis');
@@ -49,7 +51,7 @@ export async function up(knex: Knex): Promise<void> {
       remaining_area_m2      double precision NOT NULL,
       released_area_m2       double precision NOT NULL DEFAULT 0,
       input_crs              integer NOT NULL,
-      input_geometry         jsonb NOT NULL,
+      input_geometry         json NOT NULL,
       version                integer NOT NULL DEFAULT 1,
       created_by             text NOT NULL,
       created_at             timestamptz NOT NULL DEFAULT now(),
@@ -112,7 +114,7 @@ export async function up(knex: Knex): Promise<void> {
       geom               geometry(MultiPolygon, 4326) NOT NULL,
       area_m2            double precision NOT NULL,
       input_crs          integer NOT NULL,
-      input_geometry     jsonb NOT NULL,
+      input_geometry     json NOT NULL,
       version            integer NOT NULL DEFAULT 1,
       created_by         text NOT NULL,
       created_at         timestamptz NOT NULL DEFAULT now(),
@@ -152,7 +154,7 @@ export async function up(knex: Knex): Promise<void> {
       accuracy_assessment    jsonb NOT NULL DEFAULT '{"grade": "unassessed"}'::jsonb,
       source                 jsonb,
       input_crs              integer NOT NULL,
-      input_geometry         jsonb,
+      input_geometry         json,
       version                integer NOT NULL DEFAULT 1,
       created_by             text NOT NULL,
       created_at             timestamptz NOT NULL DEFAULT now(),
@@ -202,7 +204,7 @@ export async function up(knex: Knex): Promise<void> {
       source_reliability      text NOT NULL CHECK (source_reliability IN ('A','B','C','D','E','F')),
       information_reliability text NOT NULL CHECK (information_reliability IN ('1','2','3','4','5','6')),
       input_crs               integer NOT NULL,
-      input_geometry          jsonb NOT NULL,
+      input_geometry          json NOT NULL,
       version                 integer NOT NULL DEFAULT 1,
       created_by              text NOT NULL,
       created_at              timestamptz NOT NULL DEFAULT now(),
