@@ -17,7 +17,11 @@
 //   UUIDs, as gen_random_uuid would), so nothing is read back. The geometry travels as hex EWKB
 //   from the checking statement. Generated columns (footprint, overview cells),
 //   constraints, indexes and the statement-level audit and change-log triggers do what they do
-//   for any insert, in the import's transaction.
+//   for any insert, in the import's transaction. The overview's counts of cells are the one
+//   exception: the checks already have every bounding box, so the cells are counted here chunk
+//   by chunk and added in one statement after the COPY (the overview's insert trigger, told so
+//   by app.overview_cells_counted, leaves these rows alone), instead of the trigger reading back
+//   every row after the last one while nothing else can run.
 // - All or nothing: the first problem stops the writing (the COPY is abandoned, which aborts the
 //   transaction) but not the checking, so the answer lists the problems of every feature, those
 //   found in Node, by PostGIS and of local references alike.
@@ -31,6 +35,7 @@ import type { Knex } from 'knex';
 import { withViewer } from '../db/viewerTransaction';
 import { SERVICE_REGION, crsLabel } from '../geo/crs';
 import { ewkbHex } from '../geo/ewkb';
+import { TopLevelCounts, addTopLevelCells, cellXSql, cellYSql } from '../db/overviewCells';
 import { logger } from '../server/logger';
 import type { FieldProblem } from '../server/problem';
 import type { LonLatBox } from '../tiles/tileCache';
@@ -64,6 +69,11 @@ const CHECK_SQL = `
     -- comparison (normalised WKB) is left to the few rows that share one.
     CASE WHEN b.valid THEN ST_NPoints(b.geom) || ' ' || b.box::text END AS shape_key,
     ST_XMin(b.box) AS x0, ST_YMin(b.box) AS y0, ST_XMax(b.box) AS x1, ST_YMax(b.box) AS y1,
+    -- The zoom 9 overview cells, as the generated columns cell_x0 … cell_y1 will have them.
+    CASE WHEN b.valid AND b.inside THEN ${cellXSql('ST_XMin(b.geom)')} END AS cx0,
+    CASE WHEN b.valid AND b.inside THEN ${cellXSql('ST_XMax(b.geom)')} END AS cx1,
+    CASE WHEN b.valid AND b.inside THEN ${cellYSql('ST_YMax(b.geom)')} END AS cy0,
+    CASE WHEN b.valid AND b.inside THEN ${cellYSql('ST_YMin(b.geom)')} END AS cy1,
     CASE WHEN NOT b.valid THEN ST_IsValidReason(b.raw) END AS reason,
     CASE WHEN NOT b.valid THEN ST_X(d.location) END AS lx,
     CASE WHEN NOT b.valid THEN ST_Y(d.location) END AS ly,
@@ -105,6 +115,7 @@ interface CheckedRow {
   area_m2: number | null;
   shape_key: string | null;
   x0: number | null; y0: number | null; x1: number | null; y1: number | null;
+  cx0: number | null; cx1: number | null; cy0: number | null; cy1: number | null;
   reason: string | null;
   lx: number | null; ly: number | null;
   existing: { id: string; localRef: string }[] | null;
@@ -308,13 +319,19 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
     const byShape = new Map<string, number | number[]>();
     const extent = [Infinity, Infinity, -Infinity, -Infinity];
     const idByIndex = new Map<number, string>();
+    // The overview cells of the rows written, counted here: the overview's insert trigger leaves
+    // them to the import (db/migrations/*_tile_overview.ts, tile_overview_add_cells_*).
+    const cellCounts: TopLevelCounts = new Map();
     const held: ReadyRow[][] = [];
     // Rows are written while the checks go on only when they run on another connection: on
     // the same one, a check would see the rows already written as existing areas.
     const overlap = side !== undefined;
     let sink: RowSink | undefined;
     let opening: Promise<RowSink> | undefined;
-    const openSink = () => (server ? CopySink.open(trx, viewer.agency, actor) : Promise.resolve(new InsertSink(trx, viewer.agency, actor)));
+    const openSink = async () => {
+      await trx.raw(`SELECT set_config('app.overview_cells_counted', 'hazardous_area', true)`);
+      return server ? CopySink.open(trx, viewer.agency, actor) : new InsertSink(trx, viewer.agency, actor);
+    };
 
     try {
       // One chunk checked beside the transaction, the next one already read, while this one is
@@ -352,6 +369,7 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
           if (sameShape === undefined) byShape.set(row.shape_key!, row.idx);
           else if (typeof sameShape === 'number') byShape.set(row.shape_key!, [sameShape, row.idx]);
           else sameShape.push(row.idx);
+          addTopLevelCells(cellCounts, row.cx0!, row.cx1!, row.cy0!, row.cy1!, input.properties.classification);
           extent[0] = Math.min(extent[0], row.x0!); extent[1] = Math.min(extent[1], row.y0!);
           extent[2] = Math.max(extent[2], row.x1!); extent[3] = Math.max(extent[3], row.y1!);
           const id = randomUUID();
@@ -378,6 +396,12 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
       sink ??= await (opening ?? openSink());
       for (const ready of held) await sink.write(ready);
       await sink.finish();
+      await trx.raw(`SELECT set_config('app.overview_cells_counted', '', true), tile_overview_add_cells_hazardous_area(?::json)`, [
+        JSON.stringify([...cellCounts].map(([key, n]) => {
+          const [cx, cy, category] = key.split(' ');
+          return { cx: Number(cx), cy: Number(cy), owner_agency: viewer.agency, category, n, u: n };
+        })),
+      ]);
       // Duplicates are told only when nothing else is wrong; those within the import are found
       // among the rows just written (a throw from here rolls the whole import back).
       problems.push(...(await duplicatesWithin(trx, byShape, idByIndex)), ...duplicates);

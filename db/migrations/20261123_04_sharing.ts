@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { cellXSql, cellYSql } from '../overviewCells';
 import { projectionSql } from '../projections';
 
 // Sharing and access control: THE place that decides who sees what.
@@ -180,11 +181,9 @@ const views: Record<(typeof KINDS)[number], string> = {
 // keeps the range of such cells its geometry's bounding box covers at zoom 9 — 2^16 cells around
 // the world in spherical Mercator — so a coarser zoom's cells are these shifted right, and an
 // overview tile never transforms or measures a shape. Cells of at least 600 m say nothing a
-// footprint does not. Stored once, when the geometry is written.
-const OVERVIEW_CELLS = 65536;
-const cellX = (lon: string) => `least(${OVERVIEW_CELLS - 1}, greatest(0, floor((${lon} + 180.0) / 360.0 * ${OVERVIEW_CELLS})))::integer`;
-const cellY = (lat: string) =>
-  `least(${OVERVIEW_CELLS - 1}, greatest(0, floor((1 - ln(tan(radians(least(greatest(${lat}, -85.0511), 85.0511))) + 1 / cos(radians(least(greatest(${lat}, -85.0511), 85.0511)))) / pi()) / 2 * ${OVERVIEW_CELLS})))::integer`;
+// footprint does not. Stored once, when the geometry is written (db/overviewCells.ts).
+const cellX = cellXSql;
+const cellY = cellYSql;
 const overviewCellColumns = (geometry: string) => `
       ADD COLUMN cell_x0 integer GENERATED ALWAYS AS (${cellX(`ST_XMin(${geometry})`)}) STORED,
       ADD COLUMN cell_x1 integer GENERATED ALWAYS AS (${cellX(`ST_XMax(${geometry})`)}) STORED,
