@@ -14,12 +14,13 @@ import { ewkbHex } from '../geo/ewkb';
 import { FieldProblem, badRequest } from '../server/problem';
 import type { FeatureSource } from './hazardousAreaImport';
 
-const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_BRACE = 0x7b, CLOSE_BRACE = 0x7d, OPEN_BRACKET = 0x5b, CLOSE_BRACKET = 0x5d;
-const COLON = 0x3a, COMMA = 0x2c;
+export const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_BRACE = 0x7b, CLOSE_BRACE = 0x7d, OPEN_BRACKET = 0x5b, CLOSE_BRACKET = 0x5d;
+export const COLON = 0x3a, COMMA = 0x2c;
 
-class GiveUp extends Error {}
+/** The bytes do not have the expected shape (or end before it is complete). */
+export class GiveUp extends Error {}
 
-function skipWhitespace(text: Uint8Array, i: number): number {
+export function skipWhitespace(text: Uint8Array, i: number): number {
   while (i < text.length) {
     const c = text[i];
     if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return i;
@@ -29,7 +30,7 @@ function skipWhitespace(text: Uint8Array, i: number): number {
 }
 
 /** End (exclusive) of the string starting at the quote at i. */
-function skipString(text: Uint8Array, i: number): number {
+export function skipString(text: Uint8Array, i: number): number {
   i++;
   while (i < text.length) {
     const c = text[i];
@@ -40,7 +41,7 @@ function skipString(text: Uint8Array, i: number): number {
 }
 
 /** End (exclusive) of the value starting at i. */
-function skipValue(text: Uint8Array, i: number): number {
+export function skipValue(text: Uint8Array, i: number): number {
   const c = text[i];
   if (c === QUOTE) return skipString(text, i);
   if (c === OPEN_BRACE || c === OPEN_BRACKET) {
@@ -66,7 +67,7 @@ function skipValue(text: Uint8Array, i: number): number {
   return i;
 }
 
-function keyIs(text: Uint8Array, start: number, end: number, key: string): boolean {
+export function keyIs(text: Uint8Array, start: number, end: number, key: string): boolean {
   // start/end include the quotes
   let escaped = false;
   for (let k = start + 1; k < end - 1; k++) if (text[k] === BACKSLASH) { escaped = true; break; }
@@ -77,7 +78,7 @@ function keyIs(text: Uint8Array, start: number, end: number, key: string): boole
 }
 
 /** Calls member(keyStart, keyEnd, valueStart) for each member of the object at i; returns its end. */
-function eachMember(text: Uint8Array, i: number, member: (keyStart: number, keyEnd: number, valueStart: number) => number): number {
+export function eachMember(text: Uint8Array, i: number, member: (keyStart: number, keyEnd: number, valueStart: number) => number): number {
   if (text[i] !== OPEN_BRACE) throw new GiveUp();
   i = skipWhitespace(text, i + 1);
   if (text[i] === CLOSE_BRACE) return i + 1;
@@ -95,6 +96,19 @@ function eachMember(text: Uint8Array, i: number, member: (keyStart: number, keyE
   }
 }
 
+/** The end of the features element at i and, where it is an object with one, its geometry value's [start, end). */
+export function scanFeature(body: Uint8Array, i: number): { end: number; geometry?: [number, number] } {
+  let geometry: [number, number] | undefined;
+  const end = body[i] === OPEN_BRACE
+    ? eachMember(body, i, (k0, k1, v) => {
+      const valueEnd = skipValue(body, v);
+      if (keyIs(body, k0, k1, 'geometry')) geometry = [v, valueEnd];
+      return valueEnd;
+    })
+    : skipValue(body, i);
+  return { end, geometry };
+}
+
 /**
  * For a FeatureCollection body (UTF-8), the [start, end) byte offsets of each feature's
  * geometry value, in feature order (undefined for a feature without one); undefined when
@@ -110,14 +124,7 @@ export function geometrySpans(body: Uint8Array): ([number, number] | undefined)[
       let i = skipWhitespace(body, valueStart + 1);
       if (body[i] === CLOSE_BRACKET) { spans = found; return i + 1; }
       for (;;) {
-        let geometry: [number, number] | undefined;
-        const end = body[i] === OPEN_BRACE
-          ? eachMember(body, i, (k0, k1, v) => {
-            const valueEnd = skipValue(body, v);
-            if (keyIs(body, k0, k1, 'geometry')) geometry = [v, valueEnd];
-            return valueEnd;
-          })
-          : skipValue(body, i);
+        const { end, geometry } = scanFeature(body, i);
         found.push(geometry);
         i = skipWhitespace(body, end);
         if (body[i] === CLOSE_BRACKET) { spans = found; return i + 1; }
@@ -168,14 +175,7 @@ export function splitFeatureCollection(body: Uint8Array): SplitFeatureCollection
       let i = skipWhitespace(body, valueStart + 1);
       if (body[i] === CLOSE_BRACKET) return i + 1;
       for (;;) {
-        let geometry: [number, number] | undefined;
-        const elementEnd = body[i] === OPEN_BRACE
-          ? eachMember(body, i, (k0, k1, v) => {
-            const valueEnd = skipValue(body, v);
-            if (keyIs(body, k0, k1, 'geometry')) geometry = [v, valueEnd];
-            return valueEnd;
-          })
-          : skipValue(body, i);
+        const { end: elementEnd, geometry } = scanFeature(body, i);
         features.push([i, elementEnd]);
         geometries.push(geometry);
         i = skipWhitespace(body, elementEnd);
@@ -208,7 +208,7 @@ export function* featuresOf(body: Buffer, split: SplitFeatureCollection): Genera
     const geometry = split.geometries[index];
     yield {
       index,
-      feature: JSON.parse(body.toString('utf8', start, end)),
+      feature: parseFeatureText(body.toString('utf8', start, end), index),
       ...(geometry ? { geometryText: body.toString('utf8', geometry[0], geometry[1]) } : {}),
     };
   }
@@ -226,6 +226,39 @@ export function attachGeometryText(inputs: { index: number; geometryText?: strin
     const span = spans[input.index];
     if (span) input.geometryText = body.toString('utf8', span[0], span[1]);
   }
+}
+
+/** A feature cut out of a collection, parsed; a 400 naming it when it is not JSON (the whole body is not). */
+export function parseFeatureText(text: string, index: number): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const reason = `is not valid JSON: ${(error as Error).message}`;
+    throw badRequest(`the body is not valid JSON: feature ${index} ${reason}`, [{ feature: index, field: `/features/${index}`, reason }]);
+  }
+}
+
+/**
+ * One feature of a bulk import, parsed and checked as readFeatures would (its problems go to
+ * `problems`), keeping the geometry as the text it was sent as and as hex EWKB; the parsed
+ * coordinates are dropped (made again, once, only if something asks for them).
+ */
+export function importInputOf(feature: unknown, geometryText: string | undefined, index: number, srid: number, rules: InputRules, problems: FieldProblem[]): FeatureInput | undefined {
+  const input = readFeature(feature, index, srid, rules, problems);
+  if (!input) return undefined;
+  if (geometryText !== undefined && input.geometry !== null) {
+    input.geometryText = geometryText;
+    // Written now, while the parsed coordinates are at hand: they are dropped below.
+    input.ewkb = ewkbHex(input.geometry, input.srid) ?? null;
+    let parsed: FeatureInput['geometry'] | undefined;
+    Object.defineProperty(input, 'geometry', {
+      get: () => (parsed ??= JSON.parse(geometryText)),
+      set: (value: FeatureInput['geometry']) => { parsed = value; },
+      enumerable: true,
+      configurable: true,
+    });
+  }
+  return input;
 }
 
 /**
@@ -247,21 +280,8 @@ export function featureSourceOf(body: Buffer, split: SplitFeatureCollection, con
       const inputs: FeatureInput[] = [];
       for (let k = Math.min(n, left); k > 0; k--, left--) {
         const { index, feature, geometryText } = features.next().value!;
-        const input = readFeature(feature, index, srid, rules, problems);
-        if (!input) continue;
-        if (geometryText !== undefined && input.geometry !== null) {
-          input.geometryText = geometryText;
-          // Written now, while the parsed coordinates are at hand: they are dropped below.
-          input.ewkb = ewkbHex(input.geometry, input.srid) ?? null;
-          let parsed: FeatureInput['geometry'] | undefined;
-          Object.defineProperty(input, 'geometry', {
-            get: () => (parsed ??= JSON.parse(geometryText)),
-            set: (value: FeatureInput['geometry']) => { parsed = value; },
-            enumerable: true,
-            configurable: true,
-          });
-        }
-        inputs.push(input);
+        const input = importInputOf(feature, geometryText, index, srid, rules, problems);
+        if (input) inputs.push(input);
       }
       return inputs;
     },

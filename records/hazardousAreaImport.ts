@@ -248,10 +248,13 @@ async function besideTransaction<T>(db: Knex | undefined, context: WriteContext,
  * while the rest is still text, instead of waiting for the whole body to be read.
  */
 export interface FeatureSource {
-  /** Features in the request. */
-  readonly total: number;
+  /**
+   * Features in the request: known at once for a body read whole; for a body read as it
+   * arrives (records/streamedCollection.ts, large bodies only), once read() has said it is done.
+   */
+  readonly total: number | undefined;
   /** The next (up to) n features: those that passed the checks in Node; the problems of the others are added to `problems`. Undefined once all are read. */
-  read(n: number, problems: FieldProblem[]): FeatureInput[] | undefined;
+  read(n: number, problems: FieldProblem[]): FeatureInput[] | undefined | Promise<FeatureInput[] | undefined>;
 }
 
 /** A bulk import's context: the route may hand over the features as a source instead of an array. */
@@ -273,7 +276,8 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
   const { trx, viewer, actor } = context;
   const source = context.features ?? sourceOf(inputs);
   const server = poolSize(trx) >= 2;
-  const db = server && source.total >= SIDE_CONNECTION_FROM ? context.db : undefined;
+  // A body still arriving is a large one (records/streamedCollection.ts).
+  const db = server && (source.total ?? SIDE_CONNECTION_FROM) >= SIDE_CONNECTION_FROM ? context.db : undefined;
 
   // Duplicates of existing areas are looked for only where the agency has any (not on a first
   // import, the largest); so are local references already in use.
@@ -292,7 +296,7 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
     // Indexes of the features read, in their order: the ids are answered in it.
     const order: number[] = [];
     const read = async (): Promise<FeatureInput[] | undefined> => {
-      const chunk = source.read(CHUNK, problems);
+      const chunk = await source.read(CHUNK, problems);
       if (!chunk) return undefined;
       for (const input of chunk) order.push(input.index);
       // Beside the transaction where the checks run there: its own connection is busy with the COPY.
@@ -391,7 +395,7 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
       problems.sort((a, b) => a.feature! - b.feature!);
       if (problems.length > 0) {
         if (opening) await (await opening).abandon('the import has problems');
-        throwConflictsOrProblems(problems, true, source.total);
+        throwConflictsOrProblems(problems, true, source.total!);
       }
       sink ??= await (opening ?? openSink());
       for (const ready of held) await sink.write(ready);
@@ -405,7 +409,7 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
       // Duplicates are told only when nothing else is wrong; those within the import are found
       // among the rows just written (a throw from here rolls the whole import back).
       problems.push(...(await duplicatesWithin(trx, byShape, idByIndex)), ...duplicates);
-      if (problems.length > 0) throwConflictsOrProblems(problems, true, source.total);
+      if (problems.length > 0) throwConflictsOrProblems(problems, true, source.total!);
     } catch (error) {
       if (opening) await (await opening.catch(() => undefined))?.abandon('the import failed');
       throw error;

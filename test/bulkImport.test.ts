@@ -186,3 +186,90 @@ describe('bulk import of hazardous areas', () => {
     expect(await countByRefs(refs)).to.equal(0);
   });
 });
+
+// Bodies of 1 MB and more are imported as they arrive (records/streamedCollection.ts): these
+// check that such a body reads exactly as the same body read whole.
+describe('bulk import of a large body, as it arrives', () => {
+  /** Enough features for a body over the 1 MB from which the import streams. */
+  const LARGE = 4000;
+
+  /** POSTs `body` in pieces of `piece` bytes with a pause between them, as a slow client would. */
+  async function postInPieces(body: string, token: string, piece: number, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+    const { request } = await import('node:http');
+    const bytes = Buffer.from(body);
+    const url = new URL(`${getHarness().baseUrl}/collections/hazardous-areas/items`);
+    return new Promise((resolve, reject) => {
+      const req = request(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/geo+json', 'content-length': String(bytes.length), ...headers },
+      }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (part: Buffer) => parts.push(part));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(parts).toString('utf8') || 'null') }));
+      });
+      req.on('error', reject);
+      (async () => {
+        for (let at = 0; at < bytes.length; at += piece) {
+          req.write(bytes.subarray(at, at + piece));
+          await new Promise((wait) => setTimeout(wait, 2));
+        }
+        req.end();
+      })().catch(reject);
+    });
+  }
+
+  it('imports the features in their order while the body is still arriving', async function () {
+    this.timeout(120_000);
+    const token = tokenFor('GEO', 'editor');
+    const features = Array.from({ length: LARGE }, () => hazardousAreaFeature());
+    const body = JSON.stringify({ type: 'FeatureCollection', name: 'slow upload', features });
+    expect(body.length).to.be.above(1 << 20);
+    // Pieces that end inside features, member names and numbers.
+    const response = await postInPieces(body, token, 65_537);
+    expect(response.status, JSON.stringify(response.body).slice(0, 500)).to.equal(201);
+    expect(response.body.imported).to.equal(LARGE);
+    const stored = await getHarness().db('hazardous_area').select('id', 'local_ref').whereIn('id', response.body.ids);
+    const refById = new Map(stored.map((row: { id: string; local_ref: string }) => [row.id, row.local_ref]));
+    expect(response.body.ids.map((id: string) => refById.get(id))).to.deep.equal(features.map((feature) => feature.properties.localRef));
+  });
+
+  it('reads a crs member that follows the features as a whole body would: the import starts again, whole', async function () {
+    this.timeout(120_000);
+    const token = tokenFor('GEO', 'editor');
+    // UTM 38N squares: read as longitude and latitude they would lie far outside the region.
+    const features = Array.from({ length: LARGE }, (_, n) => {
+      const x = 400_000 + (n % 100) * 300, y = 4_500_000 + Math.floor(n / 100) * 300;
+      return hazardousAreaFeature({ geometry: { type: 'Polygon', coordinates: [[[x, y], [x + 100, y], [x + 100, y + 100], [x, y + 100], [x, y]]] } });
+    });
+    const body = JSON.stringify({ type: 'FeatureCollection', features, crs: { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::32638' } } });
+    const response = await postInPieces(body, token, 262_144);
+    expect(response.status, JSON.stringify(response.body).slice(0, 500)).to.equal(201);
+    expect(response.body.imported).to.equal(LARGE);
+    const crs = await getHarness().db('hazardous_area').distinct('input_crs').whereIn('id', response.body.ids);
+    expect(crs.map((row: { input_crs: number }) => row.input_crs)).to.deep.equal([32638]);
+  });
+
+  it('answers a body that is not JSON, or whose type follows the features, as it would the whole body', async function () {
+    this.timeout(120_000);
+    const token = tokenFor('GEO', 'editor');
+    const features = Array.from({ length: LARGE }, () => hazardousAreaFeature());
+    const typeLast = JSON.stringify({ features, type: 'FeatureCollection' });
+    const imported = await postInPieces(typeLast, token, 262_144);
+    expect(imported.status, JSON.stringify(imported.body).slice(0, 500)).to.equal(201);
+    expect(imported.body.imported).to.equal(LARGE);
+
+    const more = Array.from({ length: LARGE }, () => hazardousAreaFeature());
+    const broken = JSON.stringify({ type: 'FeatureCollection', features: more }).replace(/"hazardTypes":\["AP"\]/g, (match, at) => (at > 600_000 && at < 601_000 ? '"hazardTypes":[AP]' : match));
+    expect(broken).to.include('[AP]');
+    // The feature with "[AP]" is the one before the first whose localRef comes after it.
+    const brokenAt = more.findIndex((feature) => broken.indexOf(feature.properties.localRef) > broken.indexOf('[AP]')) - 1;
+    for (const send of [(text: string) => postInPieces(text, token, 262_144), (text: string) => api('POST', '/collections/hazardous-areas/items', { token, body: text })]) {
+      const rejected = await send(broken);
+      expect(rejected.status).to.equal(400);
+      expect(rejected.body.errors).to.have.length(1);
+      expect(rejected.body.errors[0]).to.include({ feature: brokenAt, field: `/features/${brokenAt}` });
+      expect(rejected.body.errors[0].reason).to.match(/^is not valid JSON/);
+    }
+    expect(await countByRefs(more.map((feature) => feature.properties.localRef))).to.equal(0);
+  });
+});

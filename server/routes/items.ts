@@ -1,6 +1,7 @@
 // OGC API - Features items: Part 1 reads, Part 4 (draft) writes, bulk import.
 // Route → collection definition → SQL with bound parameters → pool, as in pg_tileserv.
 import { createHash } from 'node:crypto';
+import parseBytes from 'bytes';
 import express, { Request, RequestHandler, Response, Router } from 'express';
 import type { Feature } from 'geojson';
 import type { Knex } from 'knex';
@@ -14,6 +15,7 @@ import { rejectIfAny } from '../../records/writeSupport';
 import { stageGeometries } from '../../records/stageGeometry';
 import { SplitFeatureCollection, attachGeometryText, featureSourceOf, splitFeatureCollection } from '../../records/geometrySpans';
 import type { ImportContext } from '../../records/hazardousAreaImport';
+import { RestartWithWholeBody, StreamedCollection } from '../../records/streamedCollection';
 import { SERVER_FIELDS } from '../../records/schemas';
 import { checkGeometry } from '../../geo/checkGeometry';
 import { parseCrs } from '../../geo/crs';
@@ -186,8 +188,26 @@ function mergePatch(target: any, patch: any): any {
 
 const IMPORT_TYPES = ['application/json', 'application/geo+json'];
 
+/** Bodies from this size on are imported as they arrive (records/streamedCollection.ts). */
+const STREAM_FROM_BYTES = 1 << 20;
+
 /** What the body parsing of a POST to items leaves beside req.body. */
-type BodyRequest = Request & { rawBody?: Buffer; splitBody?: { bytes: Buffer; split: SplitFeatureCollection } };
+type BodyRequest = Request & { rawBody?: Buffer; splitBody?: { bytes: Buffer; split: SplitFeatureCollection }; streamedBody?: StreamedCollection };
+
+/**
+ * A bulk import's body, read whole: cut at its features when it is a FeatureCollection
+ * (records/geometrySpans.ts), parsed as express.json would otherwise.
+ */
+function useWholeBody(req: Request, bytes: Buffer): void {
+  const split = splitFeatureCollection(bytes);
+  if (split && split.members.type === 'FeatureCollection') {
+    (req as BodyRequest).splitBody = { bytes, split };
+    req.body = { ...split.members, features: undefined };
+    return;
+  }
+  req.body = parseJsonLikeExpress(bytes);
+  (req as BodyRequest).rawBody = bytes;
+}
 
 /**
  * A JSON body as express.json reads it (strict: an object or an array; empty is {}), for a body
@@ -218,22 +238,32 @@ export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router
   // A kind with an import of its own reads a FeatureCollection feature by feature
   // (records/geometrySpans.ts): JSON.parse of the whole body would keep every coordinate of
   // every feature alive as an object for the whole import. Any other body is parsed whole.
+  const importLimitBytes = parseBytes.parse(config.importBodyLimit) ?? Infinity;
   const importBody: RequestHandler = (req, res, next) => {
     const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.get('content-type') ?? '')?.[1];
     if (!collectionById.get(req.params.collectionId as string)?.importMany || (charset && !/^utf-?8$/i.test(charset))) return jsonBody(req, res, next);
+    // A large body, as it is (not compressed), is imported as it arrives; the import reads the
+    // whole body again should the streamed reading meet what it cannot read as it comes.
+    const length = Number(req.get('content-length'));
+    const encoding = (req.get('content-encoding') ?? 'identity').toLowerCase();
+    if (encoding === 'identity' && Number.isSafeInteger(length) && length >= STREAM_FROM_BYTES && length <= importLimitBytes && req.is(IMPORT_TYPES)) {
+      const streamed = new StreamedCollection(req, length);
+      streamed.begin().then(async (streaming) => {
+        if (streaming) {
+          (req as BodyRequest).streamedBody = streamed;
+          req.body = { ...streamed.members };
+        } else {
+          useWholeBody(req, await streamed.whole());
+        }
+        next();
+      }).catch(next);
+      return;
+    }
     rawBody(req, res, (error?: unknown) => {
       if (error) return next(error);
       if (!Buffer.isBuffer(req.body)) return next();
-      const bytes = req.body;
-      const split = splitFeatureCollection(bytes);
-      if (split && split.members.type === 'FeatureCollection') {
-        (req as BodyRequest).splitBody = { bytes, split };
-        req.body = { ...split.members, features: undefined };
-        return next();
-      }
       try {
-        req.body = parseJsonLikeExpress(bytes);
-        (req as BodyRequest).rawBody = bytes;
+        useWholeBody(req, req.body);
         next();
       } catch (failure) {
         next(failure);
@@ -281,19 +311,23 @@ export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router
     });
   });
 
-  router.post('/collections/:collectionId/items', importBody, async (req, res) => {
+  const postItems = async (req: Request, res: Response): Promise<void> => {
     const collection = collectionOf(req);
     const viewer = editorOf(req);
     const started = Date.now();
-    // A FeatureCollection read as bytes (importBody) goes to the kind's import as a source of
-    // features, parsed and checked chunk by chunk while the import checks and stores the ones
-    // before; the import reports every feature's problems, those found in Node among them.
-    const splitBody = (req as BodyRequest).splitBody;
-    const features = splitBody ? featureSourceOf(splitBody.bytes, splitBody.split, req.get('content-crs'), collection.inputRules(config.maxVertexGapM)) : undefined;
+    // A FeatureCollection read as bytes (importBody), or still arriving, goes to the kind's
+    // import as a source of features, parsed and checked chunk by chunk while the import checks
+    // and stores the ones before; the import reports every feature's problems, those found in
+    // Node among them.
+    const { splitBody, streamedBody } = req as BodyRequest;
+    const rules = collection.inputRules(config.maxVertexGapM);
+    const features = streamedBody
+      ? streamedBody.readWith(req.get('content-crs'), rules)
+      : splitBody ? featureSourceOf(splitBody.bytes, splitBody.split, req.get('content-crs'), rules) : undefined;
     const { inputs, problems, bulk } = features
       ? { inputs: [] as FeatureInput[], problems: [] as FieldProblem[], bulk: true }
-      : readFeatures(req.body, req.get('content-crs'), collection.inputRules(config.maxVertexGapM));
-    const featureCount = features ? features.total : bulk ? req.body.features.length : 1;
+      : readFeatures(req.body, req.get('content-crs'), rules);
+    const featureCount = features ? features.total ?? 0 : bulk ? req.body.features.length : 1;
     if (problems.length > 0 && bulk && inputs.length > 0) {
       // Report the PostGIS-level problems of the other features too, so one round trip shows everything.
       await withViewer(db, viewer, async (trx) => { problems.push(...(await stageGeometries(trx, inputs, bulk))); }, 'write');
@@ -314,6 +348,20 @@ export function itemRoutes(db: Knex, config: Config, tiles: TileService): Router
       req.log?.info({ collection: collection.id, imported: ids.length, ms: Date.now() - started }, 'bulk import committed');
       return { status: 201, body: { imported: ids.length, ids, ms: Date.now() - started }, changed };
     });
+  };
+
+  router.post('/collections/:collectionId/items', importBody, async (req, res) => {
+    try {
+      await postItems(req, res);
+    } catch (error) {
+      const streamed = (req as BodyRequest).streamedBody;
+      if (!(error instanceof RestartWithWholeBody) || !streamed) throw error;
+      // Rolled back: the same request again, its body read whole.
+      req.log?.info({ reason: error.message }, 'bulk import: reading the body whole');
+      delete (req as BodyRequest).streamedBody;
+      useWholeBody(req, await streamed.whole());
+      await postItems(req, res);
+    }
   });
 
   router.put('/collections/:collectionId/items/:featureId', singleBody, async (req, res) => {
