@@ -16,16 +16,27 @@ export const cellXSql = (lon: string) => `least(${OVERVIEW_CELLS - 1}, greatest(
 export const cellYSql = (lat: string) =>
   `least(${OVERVIEW_CELLS - 1}, greatest(0, floor((1 - ln(tan(radians(least(greatest(${lat}, -85.0511), 85.0511))) + 1 / cos(radians(least(greatest(${lat}, -85.0511), 85.0511)))) / pi()) / 2 * ${OVERVIEW_CELLS})))::integer`;
 
-/** Counts of top-level cells, keyed "cx cy category". */
-export type TopLevelCounts = Map<string, number>;
+const TOP_LEVEL_CELLS = 1 << (TOP_LEVEL + 7);
+
+/** Counts of top-level cells: per category, per cell (cx × cells to a side + cy, a small integer: a fast key). */
+export type TopLevelCounts = Map<string, Map<number, number>>;
 
 /** Adds one record, given its zoom 9 cell range, to the counts of the top level's cells. */
 export function addTopLevelCells(counts: TopLevelCounts, x0: number, x1: number, y0: number, y1: number, category: string): void {
   const shift = CELL_ZOOM - TOP_LEVEL;
+  let cells = counts.get(category);
+  if (!cells) counts.set(category, (cells = new Map()));
   for (let cx = x0 >> shift; cx <= x1 >> shift; cx++) {
     for (let cy = y0 >> shift; cy <= y1 >> shift; cy++) {
-      const key = `${cx} ${cy} ${category}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
+      const key = cx * TOP_LEVEL_CELLS + cy;
+      cells.set(key, (cells.get(key) ?? 0) + 1);
     }
+  }
+}
+
+/** The counted cells, one entry each. */
+export function* countedCells(counts: TopLevelCounts): Generator<{ cx: number; cy: number; category: string; n: number }> {
+  for (const [category, cells] of counts) {
+    for (const [key, n] of cells) yield { cx: Math.floor(key / TOP_LEVEL_CELLS), cy: key % TOP_LEVEL_CELLS, category, n };
   }
 }

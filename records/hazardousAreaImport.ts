@@ -13,8 +13,10 @@
 //   checks chunk n+1 on one core while it stores chunk n on the other.
 // - Writing: one COPY … FROM STDIN into hazardous_area, open for the whole import, fed chunk
 //   by chunk as the checks pass (every area starts open, "recorded" on its information date:
-//   the first entry of its status history is part of the row). Ids are made here (random
-//   UUIDs, as gen_random_uuid would), so nothing is read back. The geometry travels as hex EWKB
+//   the first entry of its status history is part of the row). Ids are made here, so nothing
+//   is read back: time-ordered UUIDs (version 7, monotonic), which the primary key's index and
+//   the change log's take at their right edge rather than on a random page each (measured:
+//   about 0.5 s of database time for 85,000 areas). The geometry travels as hex EWKB
 //   from the checking statement. Generated columns (footprint, overview cells),
 //   constraints, indexes and the statement-level audit and change-log triggers do what they do
 //   for any insert, in the import's transaction. The overview's counts of cells are the one
@@ -30,17 +32,17 @@
 // - Without a second connection (the embedded database is one session, and its socket does not
 //   carry COPY) the same statements run one after another on the transaction's connection:
 //   every chunk is checked before any is written, and rows go in with INSERT … SELECT.
-import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import { v7 as timeOrderedUuid } from 'uuid';
 import { withViewer } from '../db/viewerTransaction';
 import { SERVICE_REGION, crsLabel } from '../geo/crs';
 import { ewkbHex } from '../geo/ewkb';
-import { TopLevelCounts, addTopLevelCells, cellXSql, cellYSql } from '../db/overviewCells';
+import { TopLevelCounts, addTopLevelCells, cellXSql, cellYSql, countedCells } from '../db/overviewCells';
 import { logger } from '../server/logger';
 import type { FieldProblem } from '../server/problem';
 import type { LonLatBox } from '../tiles/tileCache';
 import type { ImportResult, WriteContext } from './collection';
-import { CopyIn, CopyRows, copyTextArray } from './copyIn';
+import { CopyIn, CopyRows, copyText, copyTextArray } from './copyIn';
 import type { FeatureInput } from './featureInput';
 import { throwConflictsOrProblems } from './writeSupport';
 
@@ -67,7 +69,9 @@ const CHECK_SQL = `
     CASE WHEN b.valid THEN ST_Area(b.geom::geography) END AS area_m2,
     -- Cheap and necessarily equal for equal polygons (same vertices, same box); the exact
     -- comparison (normalised WKB) is left to the few rows that share one.
-    CASE WHEN b.valid THEN ST_NPoints(b.geom) || ' ' || b.box::text END AS shape_key,
+    -- As a 32-bit hash: a number is a cheap key for Node to keep for every feature, and a
+    -- collision only adds a pair to compare exactly.
+    CASE WHEN b.valid THEN hashtext(ST_NPoints(b.geom) || ' ' || b.box::text) END AS shape_key,
     ST_XMin(b.box) AS x0, ST_YMin(b.box) AS y0, ST_XMax(b.box) AS x1, ST_YMax(b.box) AS y1,
     -- The zoom 9 overview cells, as the generated columns cell_x0 … cell_y1 will have them.
     CASE WHEN b.valid AND b.inside THEN ${cellXSql('ST_XMin(b.geom)')} END AS cx0,
@@ -113,7 +117,7 @@ interface CheckedRow {
   inside: boolean;
   hex: string | null;
   area_m2: number | null;
-  shape_key: string | null;
+  shape_key: number | null;
   x0: number | null; y0: number | null; x1: number | null; y1: number | null;
   cx0: number | null; cx1: number | null; cy0: number | null; cy1: number | null;
   reason: string | null;
@@ -156,15 +160,17 @@ class CopySink implements RowSink {
 
   async write(rows: ReadyRow[]): Promise<void> {
     const text = this.rows;
+    const owner = copyText(this.owner);
+    const actor = copyText(this.actor);
     for (const row of rows) {
       const p = row.input.properties;
-      text.plain(row.id).plain('\t').value(this.owner).plain('\t').value(p.localRef).plain('\t').value(JSON.stringify(p.name ?? {})).plain('\t')
-        .value(p.classification).plain('\t').escaped(copyTextArray(p.hazardTypes)).plain('\t').value(JSON.stringify(p.evidence ?? [])).plain('\t')
-        .value(p.estimatedDeviceCount ?? null).plain('\t').value(p.marking ?? 'none').plain('\t').value(p.priority ?? 'medium').plain('\t')
-        .value(p.informationDate).plain('\t').value(p.informationDate).plain('\t')
-        // The hex EWKB of the checks is ASCII; so are the numbers.
-        .plain(row.hex).plain('\t').plain(row.hex).plain('\t').plain(String(row.areaM2)).plain('\t').plain(String(row.areaM2)).plain('\t')
-        .plain(String(row.input.srid)).plain('\t').value(row.geometryText).plain('\t').value(this.actor).plain('\t').value(this.actor).plain('\n');
+      const date = copyText(p.informationDate);
+      // One string and one write per row (a write per value was twice the work). The hex EWKB
+      // of the checks is ASCII and needs no escaping; nor do the ids and numbers.
+      text.escaped(`${row.id}\t${owner}\t${copyText(p.localRef)}\t${copyText(JSON.stringify(p.name ?? {}))}\t${copyText(p.classification)}\t`
+        + `${copyTextArray(p.hazardTypes)}\t${copyText(JSON.stringify(p.evidence ?? []))}\t${copyText(p.estimatedDeviceCount ?? null)}\t`
+        + `${copyText(p.marking ?? 'none')}\t${copyText(p.priority ?? 'medium')}\t${date}\t${date}\t${row.hex}\t${row.hex}\t${row.areaM2}\t${row.areaM2}\t`
+        + `${row.input.srid}\t${copyText(row.geometryText)}\t${actor}\t${actor}\n`);
     }
     const areas = text.take();
     // The text was made while the database was still storing the rows sent before: only now
@@ -320,7 +326,7 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
     const duplicates: FieldProblem[] = [];
     // Features by shape key: only those that share one can be equal. Indexes, not geometries:
     // the rows are compared once written (duplicatesWithin), so no geometry outlives its chunk.
-    const byShape = new Map<string, number | number[]>();
+    const byShape = new Map<number, number | number[]>();
     const extent = [Infinity, Infinity, -Infinity, -Infinity];
     const idByIndex = new Map<number, string>();
     // The overview cells of the rows written, counted here: the overview's insert trigger leaves
@@ -376,7 +382,7 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
           addTopLevelCells(cellCounts, row.cx0!, row.cx1!, row.cy0!, row.cy1!, input.properties.classification);
           extent[0] = Math.min(extent[0], row.x0!); extent[1] = Math.min(extent[1], row.y0!);
           extent[2] = Math.max(extent[2], row.x1!); extent[3] = Math.max(extent[3], row.y1!);
-          const id = randomUUID();
+          const id = timeOrderedUuid();
           idByIndex.set(row.idx, id);
           ready.push({ input, id, geometryText: input.geometryText!, hex: row.hex!, areaM2: row.area_m2! });
         }
@@ -401,10 +407,7 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
       for (const ready of held) await sink.write(ready);
       await sink.finish();
       await trx.raw(`SELECT set_config('app.overview_cells_counted', '', true), tile_overview_add_cells_hazardous_area(?::json)`, [
-        JSON.stringify([...cellCounts].map(([key, n]) => {
-          const [cx, cy, category] = key.split(' ');
-          return { cx: Number(cx), cy: Number(cy), owner_agency: viewer.agency, category, n, u: n };
-        })),
+        JSON.stringify([...countedCells(cellCounts)].map(({ cx, cy, category, n }) => ({ cx, cy, owner_agency: viewer.agency, category, n, u: n }))),
       ]);
       // Duplicates are told only when nothing else is wrong; those within the import are found
       // among the rows just written (a throw from here rolls the whole import back).
@@ -455,7 +458,7 @@ class LocalRefs {
 }
 
 /** Exact duplicates within the import: only rows that share a shape key can be equal, so only they are compared. */
-async function duplicatesWithin(trx: Knex.Transaction, byShape: Map<string, number | number[]>, idByIndex: Map<number, string>): Promise<FieldProblem[]> {
+async function duplicatesWithin(trx: Knex.Transaction, byShape: Map<number, number | number[]>, idByIndex: Map<number, string>): Promise<FieldProblem[]> {
   const candidates = [...byShape.values()].filter((group): group is number[] => typeof group !== 'number').flat();
   if (candidates.length === 0) return [];
   const result = await trx.raw(
