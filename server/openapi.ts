@@ -54,6 +54,7 @@ export function openApiDocument(serverUrl: string) {
       },
       post: {
         summary: `${collection.title}: create one feature, or bulk-import a FeatureCollection (all or nothing)`,
+        ...(collection.importMany ? { description: 'A FeatureCollection of 1 MB or more is imported as it arrives (send Content-Length). Problems come back as 422 with errors[] naming each feature; a feature that is not JSON is a 400 naming it.' } : {}),
         operationId: `create-${collection.id}`,
         tags: [collection.title],
         security: [{ bearer: [] }],

@@ -88,7 +88,14 @@ describe('sharing agreements', () => {
     const owner = tokenFor('GEO', 'editor', 'auditor-test');
     const area = await createHazardousArea(owner);
     await api('PATCH', `${AREAS}/${area.body.id}`, { token: owner, body: { properties: { priority: 'high' } }, headers: { 'if-match': '"1"' } });
-    const trail = (await api('GET', '/audit?limit=1000', { token: owner })).body.events.filter((e: any) => e.recordId === area.body.id);
+    // Paged oldest first: read to the end, whatever other tests wrote before.
+    const events: any[] = [];
+    for (let after: number | null = 0; after !== null;) {
+      const page: any = (await api('GET', `/audit?limit=1000&after=${after}`, { token: owner })).body;
+      events.push(...page.events);
+      after = page.next;
+    }
+    const trail = events.filter((e: any) => e.recordId === area.body.id);
     expect(trail.map((e: any) => [e.action, e.oldVersion, e.newVersion, e.actor])).to.deep.equal([
       ['create', null, 1, 'auditor-test'], ['update', 1, 2, 'auditor-test'],
     ]);
