@@ -245,20 +245,34 @@ export function parseFeatureText(text: string, index: number): unknown {
  */
 export function importInputOf(feature: unknown, geometryText: string | undefined, index: number, srid: number, rules: InputRules, problems: FieldProblem[]): FeatureInput | undefined {
   const input = readFeature(feature, index, srid, rules, problems);
-  if (!input) return undefined;
-  if (geometryText !== undefined && input.geometry !== null) {
-    input.geometryText = geometryText;
-    // Written now, while the parsed coordinates are at hand: they are dropped below.
-    input.ewkb = ewkbHex(input.geometry, input.srid) ?? null;
-    let parsed: FeatureInput['geometry'] | undefined;
-    Object.defineProperty(input, 'geometry', {
-      get: () => (parsed ??= JSON.parse(geometryText)),
-      set: (value: FeatureInput['geometry']) => { parsed = value; },
-      enumerable: true,
-      configurable: true,
-    });
+  if (!input || geometryText === undefined || input.geometry === null) return input;
+  // Written now, while the parsed coordinates are at hand: they are dropped here.
+  return new ImportedFeature(input.index, input.properties, input.srid, geometryText, ewkbHex(input.geometry, input.srid) ?? null);
+}
+
+/**
+ * A feature of a bulk import whose geometry is kept as the text it was sent as (and hex EWKB):
+ * parsed again, once, only if something asks for it. A class, so that the many of an import
+ * share one shape (an accessor defined on each object made each a slower dictionary of its own).
+ */
+class ImportedFeature implements FeatureInput {
+  private parsed: FeatureInput['geometry'] | undefined;
+
+  constructor(
+    readonly index: number,
+    readonly properties: Record<string, any>,
+    readonly srid: number,
+    readonly geometryText: string,
+    public ewkb: string | null,
+  ) {}
+
+  get geometry(): FeatureInput['geometry'] {
+    return (this.parsed ??= JSON.parse(this.geometryText));
   }
-  return input;
+
+  set geometry(value: FeatureInput['geometry']) {
+    this.parsed = value;
+  }
 }
 
 /**

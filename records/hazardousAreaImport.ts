@@ -315,6 +315,9 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
         if (input.ewkb === undefined) input.ewkb = ewkbHex(input.geometry, input.srid) ?? null;
         input.geometryText ??= JSON.stringify(input.geometry);
         payload += `${payload.length > 1 ? ',' : ''}{"idx":${input.index},"srid":${input.srid},${input.ewkb ? `"wkb":"${input.ewkb}"` : `"geometry":${input.geometryText}`}}`;
+        // Not needed again; kept until the rows are written, every collection of the young
+        // generation meanwhile would copy it.
+        input.ewkb = null;
       }
       const pending = checker.raw(CHECK_SQL, [minLon, maxLon, minLat, maxLat, `${payload}]`, hasActiveAreas, viewer.agency])
         .then((result: { rows: CheckedRow[] }) => result.rows);
