@@ -206,7 +206,7 @@ class InsertSink implements RowSink {
     await this.trx.raw(
       `INSERT INTO hazardous_area (${AREA_COLUMNS.join(', ')})
        SELECT p.id, ?, p.local_ref, p.name, p.classification, p.hazard_types, p.evidence, p.estimated_device_count,
-         p.marking, p.priority, p.information_date, p.information_date, p.geom, p.geom, p.area_m2, p.area_m2, p.srid, p.input::jsonb, ?, ?
+         p.marking, p.priority, p.information_date, p.information_date, p.geom, p.geom, p.area_m2, p.area_m2, p.srid, p.input::json, ?, ?
        FROM json_to_recordset(?::json) AS p(id uuid, local_ref text, name jsonb, classification text,
          hazard_types text[], evidence jsonb, estimated_device_count integer, marking text, priority text,
          information_date date, geom geometry, area_m2 double precision, srid integer, input text)`,
