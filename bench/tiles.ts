@@ -226,6 +226,11 @@ async function main() {
   const service = await startBenchService(values.database!, { keepDatabase: values.reuse });
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
+    // The plain baseline reads the table as pg_tileserv would, through a GiST index of the
+    // geometry it draws (the service itself searches by footprint and keeps no such index).
+    // Made before the import, so it grows row by row as the footprint's does: built afterwards,
+    // in one sorted pass, it was the tighter index, and the comparison not like for like.
+    await service.db.raw('CREATE INDEX IF NOT EXISTS bench_plain_remaining_geom ON hazardous_area USING gist (remaining_geom)');
     const [{ count: present }] = await service.db('hazardous_area').count<{ count: string }[]>({ count: '*' });
     let fixtures: ReturnType<typeof generateFixtures>;
     let importNote: string;
@@ -239,10 +244,6 @@ async function main() {
       await service.db.raw('ANALYZE');
       importNote = `import ${((performance.now() - benchStarted) / 1000).toFixed(0)} s`;
     }
-    // The plain baseline reads the table as pg_tileserv would, through a GiST index of the
-    // geometry it draws; the service itself searches by footprint and keeps no such index.
-    await service.db.raw('CREATE INDEX IF NOT EXISTS bench_plain_remaining_geom ON hazardous_area USING gist (remaining_geom)');
-    await service.db.raw('ANALYZE hazardous_area');
     await service.db('sharing_agreement')
       .insert({ owner_agency: 'ANAMA', grantee: 'GEO', record_kind: 'hazardous_area', level: 'summary', updated_by: 'bench' })
       .onConflict(['owner_agency', 'grantee', 'record_kind']).ignore();
