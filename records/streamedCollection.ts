@@ -109,6 +109,16 @@ async function scanArriving<T>(body: ArrivingBytes, scan: (text: Uint8Array) => 
   }
 }
 
+/** The member whose name starts at `from`: its name (parsed) and where its value starts. */
+function memberAt(bytes: Uint8Array, from: number): { key: string; valueStart: number } {
+  if (bytes[from] !== QUOTE) throw new SyntaxError('a member name is expected');
+  const keyEnd = skipString(bytes, from);
+  const colon = skipWhitespace(bytes, keyEnd);
+  if (bytes[colon] !== COLON) throw new SyntaxError('":" is expected');
+  const key = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + from, keyEnd - from).toString('utf8')) as string;
+  return { key, valueStart: skipWhitespace(bytes, colon + 1) };
+}
+
 export class StreamedCollection implements FeatureSource {
   total: number | undefined;
   /** The collection's members before `features`, parsed. */
@@ -146,12 +156,7 @@ export class StreamedCollection implements FeatureSource {
     for (;;) {
       const from = i;
       const member: Member | undefined = await scanArriving(this.body, (bytes): Member => {
-        if (bytes[from] !== QUOTE) throw new SyntaxError('a member name is expected');
-        const keyEnd = skipString(bytes, from);
-        let j: number = skipWhitespace(bytes, keyEnd);
-        if (bytes[j] !== COLON) throw new SyntaxError('":" is expected');
-        j = skipWhitespace(bytes, j + 1);
-        const key = JSON.parse(text(bytes, from, keyEnd)) as string;
+        const { key, valueStart: j } = memberAt(bytes, from);
         if (key === 'features' && bytes[j] === OPEN_BRACKET) return { key, next: j + 1 };
         const valueEnd = skipValue(bytes, j);
         const value: unknown = JSON.parse(text(bytes, j, valueEnd));
@@ -216,13 +221,8 @@ export class StreamedCollection implements FeatureSource {
     try {
       let i = skipWhitespace(bytes, after);
       while (bytes[i] === COMMA) {
-        i = skipWhitespace(bytes, i + 1);
-        const keyEnd = skipString(bytes, i);
-        const key = JSON.parse(bytes.toString('utf8', i, keyEnd)) as string;
+        const { key, valueStart: j } = memberAt(bytes, skipWhitespace(bytes, i + 1));
         if (DECISIVE_MEMBERS.has(key)) throw new RestartWithWholeBody(`"${key}" follows the features`);
-        let j = skipWhitespace(bytes, keyEnd);
-        if (bytes[j] !== COLON) throw new GiveUp();
-        j = skipWhitespace(bytes, j + 1);
         const valueEnd = skipValue(bytes, j);
         JSON.parse(bytes.toString('utf8', j, valueEnd));
         i = skipWhitespace(bytes, valueEnd);
