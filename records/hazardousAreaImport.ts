@@ -53,8 +53,8 @@ const SIDE_CONNECTION_FROM = 200;
 /** How long to wait for a second connection before checking on the transaction's own. */
 const SIDE_CONNECTION_WAIT_MS = 250;
 /**
- * Footprints lie within two 0.001° cells of the geometry (footprint_of: vertices moved 1.5
- * cells, then rounded to the grid), so boxes grown by this cover them: the tiles to invalidate.
+ * Footprints lie within two 0.001° cells of the geometry's extent (footprint_of: its bounds
+ * pushed out to the grid and a cell beyond), so boxes grown by this cover them: the tiles to invalidate.
  */
 const FOOTPRINT_MARGIN = 0.0021;
 
