@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Geometry } from 'geojson';
 import { getHarness } from '../test/harness';
-import { ewkbHex } from './ewkb';
+import { multiPolygonEwkb } from './ewkb';
 
 describe('geo/ewkb', () => {
   const square = (x: number, y: number, d: number) => [[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]];
@@ -14,24 +14,26 @@ describe('geo/ewkb', () => {
   ];
 
   for (const [name, geometry, srid] of cases) {
-    it(`writes ${name} exactly as PostGIS reads the GeoJSON`, async () => {
+    it(`writes ${name} exactly as PostGIS reads the GeoJSON, as a multipolygon`, async () => {
       const { db } = getHarness();
-      const hex = ewkbHex(geometry, srid);
-      expect(hex).to.be.a('string');
+      const ewkb = multiPolygonEwkb(geometry, srid);
+      expect(ewkb).to.be.instanceOf(Buffer);
       const result = await db.raw(
-        `SELECT encode(ST_AsEWKB(ST_SetSRID(ST_GeomFromGeoJSON(?), ?), 'NDR'), 'hex') AS postgis, encode(ST_AsEWKB(?::geometry, 'NDR'), 'hex') AS ours`,
-        [JSON.stringify(geometry), srid, hex!],
+        `SELECT encode(ST_AsEWKB(ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(?), ?)), 'NDR'), 'hex') AS postgis,
+           encode(ST_AsEWKB(ST_GeomFromEWKB(?), 'NDR'), 'hex') AS bytes, encode(ST_AsEWKB(?::geometry, 'NDR'), 'hex') AS text`,
+        [JSON.stringify(geometry), srid, ewkb!, ewkb!.toString('hex')],
       );
-      expect(hex).to.equal(result.rows[0].postgis);
-      expect(result.rows[0].ours).to.equal(result.rows[0].postgis);
+      expect(ewkb!.toString('hex')).to.equal(result.rows[0].postgis);
+      expect(result.rows[0].bytes).to.equal(result.rows[0].postgis);
+      expect(result.rows[0].text).to.equal(result.rows[0].postgis);
     });
   }
 
   it('leaves anything but plain 2D polygons to PostGIS (undefined)', () => {
-    expect(ewkbHex({ type: 'Polygon', coordinates: [[[44, 41, 5], [44.1, 41, 5], [44.1, 41.1, 5], [44, 41, 5]]] }, 4326)).to.equal(undefined);
-    expect(ewkbHex({ type: 'Point', coordinates: [44, 41] } as Geometry, 4326)).to.equal(undefined);
-    expect(ewkbHex({ type: 'Polygon', coordinates: [[[44, 41], [44.1, 'x'], [44.1, 41.1], [44, 41]]] } as unknown as Geometry, 4326)).to.equal(undefined);
-    expect(ewkbHex({ type: 'MultiPolygon', coordinates: null } as unknown as Geometry, 4326)).to.equal(undefined);
-    expect(ewkbHex(null, 4326)).to.equal(undefined);
+    expect(multiPolygonEwkb({ type: 'Polygon', coordinates: [[[44, 41, 5], [44.1, 41, 5], [44.1, 41.1, 5], [44, 41, 5]]] }, 4326)).to.equal(undefined);
+    expect(multiPolygonEwkb({ type: 'Point', coordinates: [44, 41] } as Geometry, 4326)).to.equal(undefined);
+    expect(multiPolygonEwkb({ type: 'Polygon', coordinates: [[[44, 41], [44.1, 'x'], [44.1, 41.1], [44, 41]]] } as unknown as Geometry, 4326)).to.equal(undefined);
+    expect(multiPolygonEwkb({ type: 'MultiPolygon', coordinates: null } as unknown as Geometry, 4326)).to.equal(undefined);
+    expect(multiPolygonEwkb(null, 4326)).to.equal(undefined);
   });
 });

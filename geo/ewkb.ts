@@ -1,6 +1,6 @@
-// A GeoJSON Polygon or MultiPolygon as hex EWKB (little-endian, with its SRID): the geometry
-// PostGIS would make of it with ST_SetSRID(ST_GeomFromGeoJSON(…), srid), already in the form
-// geometry's text input reads directly.
+// A GeoJSON Polygon or MultiPolygon as EWKB (little-endian, with its SRID): the geometry
+// PostGIS would make of it with ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(…), srid)), as bytes
+// PostGIS reads without parsing text (ST_GeomFromEWKB), or as hex in COPY's text.
 //
 // Why: a bulk import has every feature parsed in Node anyway (its structure is checked there),
 // while PostGIS parses GeoJSON through a general JSON library — about 10 µs a polygon, the
@@ -45,42 +45,34 @@ function writeRings(out: Buffer, at: number, rings: Rings): number {
   return at;
 }
 
-/** Hex EWKB of a 2D Polygon or MultiPolygon in `srid`; undefined for anything else. */
-export function ewkbHex(geometry: Polygon | MultiPolygon | { type: string } | null | undefined, srid: number): string | undefined {
-  if (geometry?.type === 'Polygon') {
-    const rings = (geometry as Polygon).coordinates;
+/**
+ * EWKB of a 2D Polygon or MultiPolygon in `srid`, always as a MultiPolygon (a polygon is its
+ * one part, as ST_Multi makes it: the form hazardous areas are stored in); undefined for
+ * anything else.
+ */
+export function multiPolygonEwkb(geometry: Polygon | MultiPolygon | { type: string } | null | undefined, srid: number): Buffer | undefined {
+  let polygons: Rings[];
+  if (geometry?.type === 'Polygon') polygons = [(geometry as Polygon).coordinates];
+  else if (geometry?.type === 'MultiPolygon') polygons = (geometry as MultiPolygon).coordinates;
+  else return undefined;
+  if (!Array.isArray(polygons)) return undefined;
+  let bytes = 13;
+  for (const rings of polygons) {
     if (!Array.isArray(rings)) return undefined;
     const body = ringsBytes(rings);
     if (body === undefined) return undefined;
-    const out = Buffer.allocUnsafe(9 + body);
-    out[0] = 1;
-    out.writeUInt32LE((POLYGON | HAS_SRID) >>> 0, 1);
-    out.writeUInt32LE(srid, 5);
-    writeRings(out, 9, rings);
-    return out.toString('hex');
+    bytes += 5 + body;
   }
-  if (geometry?.type === 'MultiPolygon') {
-    const polygons = (geometry as MultiPolygon).coordinates;
-    if (!Array.isArray(polygons)) return undefined;
-    let bytes = 13;
-    for (const rings of polygons) {
-      if (!Array.isArray(rings)) return undefined;
-      const body = ringsBytes(rings);
-      if (body === undefined) return undefined;
-      bytes += 5 + body;
-    }
-    const out = Buffer.allocUnsafe(bytes);
-    out[0] = 1;
-    out.writeUInt32LE((MULTI_POLYGON | HAS_SRID) >>> 0, 1);
-    out.writeUInt32LE(srid, 5);
-    out.writeUInt32LE(polygons.length, 9);
-    let at = 13;
-    for (const rings of polygons) {
-      out[at] = 1;
-      out.writeUInt32LE(POLYGON, at + 1);
-      at = writeRings(out, at + 5, rings);
-    }
-    return out.toString('hex');
+  const out = Buffer.allocUnsafe(bytes);
+  out[0] = 1;
+  out.writeUInt32LE((MULTI_POLYGON | HAS_SRID) >>> 0, 1);
+  out.writeUInt32LE(srid, 5);
+  out.writeUInt32LE(polygons.length, 9);
+  let at = 13;
+  for (const rings of polygons) {
+    out[at] = 1;
+    out.writeUInt32LE(POLYGON, at + 1);
+    at = writeRings(out, at + 5, rings);
   }
-  return undefined;
+  return out;
 }

@@ -19,8 +19,8 @@ export interface FeatureInput {
   geometryUnchanged?: boolean;
   /** The geometry's JSON exactly as it was sent, where the bulk import could find it (records/geometrySpans.ts). */
   geometryText?: string;
-  /** The bulk import's hex EWKB of the geometry (geo/ewkb.ts); null where PostGIS must read the GeoJSON itself. */
-  ewkb?: string | null;
+  /** The bulk import's EWKB of the geometry, as a multipolygon (geo/ewkb.ts); null where PostGIS must read the GeoJSON itself. */
+  ewkb?: Buffer | null;
 }
 
 export interface InputRules {

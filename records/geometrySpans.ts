@@ -10,7 +10,7 @@
 // the caller parses the whole body instead.
 
 import { FeatureInput, InputRules, declaredCrs, readFeature } from './featureInput';
-import { ewkbHex } from '../geo/ewkb';
+import { multiPolygonEwkb } from '../geo/ewkb';
 import { FieldProblem, badRequest } from '../server/problem';
 import type { FeatureSource } from './hazardousAreaImport';
 
@@ -240,18 +240,18 @@ export function parseFeatureText(text: string, index: number): unknown {
 
 /**
  * One feature of a bulk import, parsed and checked as readFeatures would (its problems go to
- * `problems`), keeping the geometry as the text it was sent as and as hex EWKB; the parsed
+ * `problems`), keeping the geometry as the text it was sent as and as EWKB; the parsed
  * coordinates are dropped (made again, once, only if something asks for them).
  */
 export function importInputOf(feature: unknown, geometryText: string | undefined, index: number, srid: number, rules: InputRules, problems: FieldProblem[]): FeatureInput | undefined {
   const input = readFeature(feature, index, srid, rules, problems);
   if (!input || geometryText === undefined || input.geometry === null) return input;
   // Written now, while the parsed coordinates are at hand: they are dropped here.
-  return new ImportedFeature(input.index, input.properties, input.srid, geometryText, ewkbHex(input.geometry, input.srid) ?? null);
+  return new ImportedFeature(input.index, input.properties, input.srid, geometryText, multiPolygonEwkb(input.geometry, input.srid) ?? null);
 }
 
 /**
- * A feature of a bulk import whose geometry is kept as the text it was sent as (and hex EWKB):
+ * A feature of a bulk import whose geometry is kept as the text it was sent as (and EWKB):
  * parsed again, once, only if something asks for it. A class, so that the many of an import
  * share one shape (an accessor defined on each object made each a slower dictionary of its own).
  */
@@ -263,7 +263,7 @@ class ImportedFeature implements FeatureInput {
     readonly properties: Record<string, any>,
     readonly srid: number,
     readonly geometryText: string,
-    public ewkb: string | null,
+    public ewkb: Buffer | null,
   ) {}
 
   get geometry(): FeatureInput['geometry'] {

@@ -36,7 +36,7 @@ import type { Knex } from 'knex';
 import { v7 as timeOrderedUuid } from 'uuid';
 import { withViewer } from '../db/viewerTransaction';
 import { SERVICE_REGION, crsLabel } from '../geo/crs';
-import { ewkbHex } from '../geo/ewkb';
+import { multiPolygonEwkb } from '../geo/ewkb';
 import { TopLevelCounts, addTopLevelCells, cellXSql, cellYSql, countedCells } from '../db/overviewCells';
 import { logger } from '../server/logger';
 import type { FieldProblem } from '../server/problem';
@@ -63,9 +63,13 @@ const { minLon, minLat, maxLon, maxLat } = SERVICE_REGION;
 // OFFSET 0 keeps each level a separate subquery, so the parse and the transform run once per
 // row rather than once per reference. The region test compares the exact bounding box with the
 // region, which for an axis-aligned rectangle is the same question as ST_CoveredBy.
+// The geometries come as one bytea of EWKB written in Node (geo/ewkb.ts: Node has the
+// coordinates parsed anyway), cut at each one's offset and length; a geometry Node could not
+// write (length 0) comes as its GeoJSON. The hex EWKB to store comes back only where it is not
+// the one sent: transformed from another CRS, or read from GeoJSON.
 const CHECK_SQL = `
   SELECT b.idx, b.valid, b.inside,
-    CASE WHEN b.valid AND b.inside THEN ST_Multi(b.geom)::text END AS hex,
+    CASE WHEN b.valid AND b.inside AND (b.len = 0 OR b.srid <> 4326) THEN ST_Multi(b.geom)::text END AS hex,
     CASE WHEN b.valid THEN ST_Area(b.geom::geography) END AS area_m2,
     -- Cheap and necessarily equal for equal polygons (same vertices, same box); the exact
     -- comparison (normalised WKB) is left to the few rows that share one.
@@ -83,18 +87,18 @@ const CHECK_SQL = `
     CASE WHEN NOT b.valid THEN ST_Y(d.location) END AS ly,
     e.existing
   FROM (
-    SELECT idx, srid, raw, geom, valid, box,
+    SELECT idx, srid, len, raw, geom, valid, box,
       coalesce(ST_XMin(box) >= ? AND ST_XMax(box) <= ? AND ST_YMin(box) >= ? AND ST_YMax(box) <= ?, false) AS inside
     FROM (
-      SELECT idx, srid, raw, geom, valid, Box2D(geom) AS box
+      SELECT idx, srid, len, raw, geom, valid, Box2D(geom) AS box
       FROM (
-        SELECT idx, srid, raw, ST_IsValid(raw) AS valid,
+        SELECT idx, srid, len, raw, ST_IsValid(raw) AS valid,
           CASE WHEN srid = 4326 THEN raw ELSE ST_Transform(raw, 4326) END AS geom
         FROM (
-          -- Hex EWKB written in Node (geo/ewkb.ts) where it could be; the GeoJSON otherwise.
-          SELECT r.idx, r.srid,
-            CASE WHEN r.wkb IS NOT NULL THEN r.wkb::geometry ELSE ST_SetSRID(ST_GeomFromGeoJSON(r.geometry), r.srid) END AS raw
-          FROM json_to_recordset(?::json) AS r(idx integer, srid integer, wkb text, geometry text)
+          SELECT r.idx, r.srid, r.len,
+            CASE WHEN r.len > 0 THEN ST_GeomFromEWKB(substring(?::bytea FROM r.at + 1 FOR r.len))
+              ELSE ST_SetSRID(ST_GeomFromGeoJSON(r.geometry), r.srid) END AS raw
+          FROM unnest(?::integer[], ?::integer[], ?::integer[], ?::integer[], ?::text[]) AS r(idx, srid, at, len, geometry)
           OFFSET 0
         ) AS parsed
         OFFSET 0
@@ -310,16 +314,24 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
       return chunk;
     };
     const check = (chunk: FeatureInput[]) => {
-      let payload = '[';
-      for (const input of chunk) {
-        if (input.ewkb === undefined) input.ewkb = ewkbHex(input.geometry, input.srid) ?? null;
+      const n = chunk.length;
+      const indexes = new Array<number>(n), srids = new Array<number>(n), offsets = new Array<number>(n), lengths = new Array<number>(n);
+      const geoJson = new Array<string | null>(n);
+      const parts: Buffer[] = [];
+      let at = 0;
+      for (let k = 0; k < n; k++) {
+        const input = chunk[k];
+        if (input.ewkb === undefined) input.ewkb = multiPolygonEwkb(input.geometry, input.srid) ?? null;
         input.geometryText ??= JSON.stringify(input.geometry);
-        payload += `${payload.length > 1 ? ',' : ''}{"idx":${input.index},"srid":${input.srid},${input.ewkb ? `"wkb":"${input.ewkb}"` : `"geometry":${input.geometryText}`}}`;
-        // Not needed again; kept until the rows are written, every collection of the young
-        // generation meanwhile would copy it.
-        input.ewkb = null;
+        indexes[k] = input.index;
+        srids[k] = input.srid;
+        offsets[k] = at;
+        lengths[k] = input.ewkb?.length ?? 0;
+        geoJson[k] = input.ewkb ? null : input.geometryText;
+        if (input.ewkb) { parts.push(input.ewkb); at += input.ewkb.length; }
       }
-      const pending = checker.raw(CHECK_SQL, [minLon, maxLon, minLat, maxLat, `${payload}]`, hasActiveAreas, viewer.agency])
+      // A Buffer goes to PostgreSQL as a binary parameter: the bytes as they are.
+      const pending = checker.raw(CHECK_SQL, [minLon, maxLon, minLat, maxLat, Buffer.concat(parts, at), indexes, srids, offsets, lengths, geoJson as string[], hasActiveAreas, viewer.agency])
         .then((result: { rows: CheckedRow[] }) => result.rows);
       pending.catch(() => {});
       return pending;
@@ -387,7 +399,7 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
           extent[2] = Math.max(extent[2], row.x1!); extent[3] = Math.max(extent[3], row.y1!);
           const id = timeOrderedUuid();
           idByIndex.set(row.idx, id);
-          ready.push({ input, id, geometryText: input.geometryText!, hex: row.hex!, areaM2: row.area_m2! });
+          ready.push({ input, id, geometryText: input.geometryText!, hex: row.hex ?? input.ewkb!.toString('hex'), areaM2: row.area_m2! });
         }
         if (problems.length > 0 || geometryProblems.length > 0) continue;
         if (overlap) {
