@@ -421,8 +421,12 @@ export async function importHazardousAreas(context: ImportContext, inputs: Featu
       sink ??= await (opening ?? openSink());
       for (const ready of held) await sink.write(ready);
       await sink.finish();
-      await trx.raw(`SELECT set_config('app.overview_cells_counted', '', true), tile_overview_add_cells_hazardous_area(?::json)`, [
-        JSON.stringify([...countedCells(cellCounts)].map(({ cx, cy, category, n }) => ({ cx, cy, owner_agency: viewer.agency, category, n, u: n }))),
+      const cells = [...countedCells(cellCounts)];
+      // Every area of an import is unrestricted: all its cells count for other agencies too (u = n).
+      const counts = cells.map((cell) => cell.n);
+      await trx.raw(`SELECT set_config('app.overview_cells_counted', '', true),
+          tile_overview_add_cells_hazardous_area(?, ?::integer[], ?::integer[], ?::text[], ?::integer[], ?::integer[])`, [
+        viewer.agency, cells.map((cell) => cell.cx), cells.map((cell) => cell.cy), cells.map((cell) => cell.category), counts, counts,
       ]);
       // Duplicates are told only when nothing else is wrong; those within the import are found
       // among the rows just written (a throw from here rolls the whole import back).
