@@ -3,6 +3,7 @@
 // stored when anything is wrong. 250 features: enough for the checks to run beside the
 // transaction on a server database (the embedded one runs them on the transaction's connection).
 import { expect } from 'chai';
+import { BinaryCopyRows } from '../records/copyIn';
 import { geometrySpans } from '../records/geometrySpans';
 import { api, freshSquare, getHarness, hazardousAreaFeature, tokenFor } from './harness';
 
@@ -19,6 +20,13 @@ async function countByRefs(refs: string[]): Promise<number> {
 }
 
 describe('bulk import of hazardous areas', () => {
+  it('writes a date that does not exist nowhere, rather than moving it to one that does', () => {
+    for (const bad of ['2023-02-29', '2024-13-01', '2024-04-31', '24-01-01', '2024-1-1', '']) {
+      expect(() => new BinaryCopyRows().date(bad), bad).to.throw(RangeError);
+    }
+    expect(() => new BinaryCopyRows().date('2024-02-29')).to.not.throw();
+  });
+
   it('finds each feature\'s geometry text in the body, as JSON.parse reads it', () => {
     const body = '{ "type" : "FeatureCollection", "features" : [\n'
       + '  { "type": "Feature", "properties": { "geometry": "not this" }, "geometry" : {"type": "Point", "coordinates": [46.1000000000, 40.5]} },\n'
@@ -43,7 +51,15 @@ describe('bulk import of hazardous areas', () => {
 
   it('stores every area with its footprint, cells, area, history, audit and change log, and the geometry as sent', async () => {
     const token = tokenFor('GEO', 'editor', 'bulk-importer');
-    const features = Array.from({ length: COUNT }, () => hazardousAreaFeature({ properties: { name: { en: 'Synthetic\tzone "7"\\' }, evidence: [{ nature: 'indirect', kind: 'records', reliability: 'low' }] } }));
+    // Every value each column can take, across the features: dates either side of the epochs
+    // of JavaScript and PostgreSQL and on a leap day, counts and their absence, each array size.
+    const DATES = ['2025-06-01', '2024-02-29', '1999-12-31', '2000-01-01', '1969-07-20', '2038-01-19'];
+    const TYPES = [['AP'], ['AT', 'booby-trap'], ['CMR', 'UXO', 'AXO', 'IED']];
+    const features = Array.from({ length: COUNT }, (_, n) => hazardousAreaFeature({ properties: {
+      name: { en: 'Synthetic\tzone "7"\\', hy: `Գոտի ${n}` }, evidence: [{ nature: 'indirect', kind: 'records', reliability: 'low' }],
+      informationDate: DATES[n % DATES.length], hazardTypes: TYPES[n % TYPES.length], classification: n % 2 ? 'SHA' : 'CHA',
+      ...(n % 4 === 0 ? {} : { estimatedDeviceCount: n * 1000 }), marking: ['none', 'partial', 'full'][n % 3], priority: ['high', 'medium', 'low'][n % 3],
+    } }));
     // One geometry in another CRS (UTM 38N), one sent pretty-printed with more digits than a double keeps.
     features[7] = hazardousAreaFeature({ geometry: { type: 'Polygon', coordinates: [[[500000, 4500000], [500100, 4500000], [500100, 4500100], [500000, 4500000]]] } as GeoJSON.Polygon });
     (features[7] as any).crs = { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::32638' } };
@@ -60,6 +76,7 @@ describe('bulk import of hazardous areas', () => {
     const { db } = getHarness();
     const stored = await db.raw(
       `SELECT h.id, h.local_ref, h.owner_agency, h.status, h.version, h.input_crs, h.name, h.evidence, h.input_geometry,
+         h.information_date::text AS information_date, h.hazard_types, h.estimated_device_count, h.marking, h.priority, h.classification,
          ST_Equals(h.footprint_geom, footprint_of(h.original_geom)) AND ST_AsEWKB(h.footprint_geom) = ST_AsEWKB(footprint_of(h.original_geom)) AS footprint_ok,
          h.original_area_m2 = ST_Area(h.original_geom::geography) AS area_ok, h.remaining_area_m2 = h.original_area_m2 AS remaining_ok,
          ST_Equals(h.remaining_geom, h.original_geom) AS remaining_geom_ok, h.cell_x0 <= h.cell_x1 AND h.cell_y0 <= h.cell_y1 AS cells_ok,
@@ -79,7 +96,14 @@ describe('bulk import of hazardous areas', () => {
       expect(row.local_ref, `feature ${n}: ids are in the order of the features`).to.equal(n < COUNT ? refs[n] : row.local_ref);
       expect(row, `feature ${n}`).to.include({ owner_agency: 'GEO', status: 'open', version: 1, footprint_ok: true, area_ok: true, remaining_ok: true, remaining_geom_ok: true, cells_ok: true, recorded_ok: true, geometry_ok: true, later_changes: 0, audit: 1, changes: 1 });
     });
-    expect((byId.get(ids[0]) as any).name).to.deep.equal({ en: 'Synthetic\tzone "7"\\' });
+    features.forEach((feature, n) => {
+      const row: any = byId.get(ids[n]);
+      const p = feature.properties as any;
+      expect({ date: row.information_date, types: row.hazard_types, count: row.estimated_device_count, marking: row.marking, priority: row.priority, classification: row.classification }, `feature ${n}`)
+        .to.deep.equal({ date: p.informationDate, types: p.hazardTypes, count: p.estimatedDeviceCount ?? null, marking: p.marking ?? 'none', priority: p.priority ?? 'medium', classification: p.classification });
+      expect(row.name, `feature ${n}`).to.deep.equal(p.name ?? {});
+    });
+    expect((byId.get(ids[0]) as any).name).to.deep.equal({ en: 'Synthetic\tzone "7"\\', hy: 'Գոտի 0' });
     expect((byId.get(ids[0]) as any).evidence).to.deep.equal([{ nature: 'indirect', kind: 'records', reliability: 'low' }]);
     expect((byId.get(ids[7]) as any).input_crs).to.equal(32638);
     expect((byId.get(ids[7]) as any).input_geometry).to.deep.equal(features[7].geometry);
