@@ -120,9 +120,11 @@ export async function up(knex: Knex): Promise<void> {
       CHECK ((status = 'closed') = (remaining_geom IS NULL))
     );
     CREATE UNIQUE INDEX hazardous_area_local_ref ON hazardous_area (owner_agency, local_ref) WHERE retired_at IS NULL;
-    -- No GiST index on the polygons themselves: every spatial search (bbox reads, tiles,
-    -- duplicate polygons) goes through the footprint's index (the sharing migration), which
-    -- covers them. Two more would cost a bulk import about 1 s of database time per 85,000 areas.
+    -- The service's own spatial searches (bbox reads, tiles, duplicate polygons) go through the
+    -- footprint's index (the sharing migration), which covers every level's geometry; these two
+    -- serve what reads the polygons themselves (an analyst's SQL, QGIS on a copy of the table).
+    CREATE INDEX hazardous_area_original_geom ON hazardous_area USING gist (original_geom);
+    CREATE INDEX hazardous_area_remaining_geom ON hazardous_area USING gist (remaining_geom);
     CREATE INDEX hazardous_area_owner ON hazardous_area (owner_agency);
 
     -- Status changes after the first (that one is the record's recorded_on).
