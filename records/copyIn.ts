@@ -210,10 +210,7 @@ export class BinaryCopyRows {
       // Rows share few dates (an import's information dates): each is worked out once.
       this.days.set(iso, days);
     }
-    this.room(8);
-    this.int32(4);
-    this.int32(days);
-    return this;
+    return this.int4(days);
   }
 
   /** A uuid given in its canonical text form. */

@@ -43,10 +43,7 @@ const OWNER_IS_AGENCY = `
   CREATE FUNCTION agency_keeps_its_records() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
   BEGIN
     IF TG_OP = 'UPDATE' AND NEW.code = OLD.code THEN RETURN NEW; END IF;
-    IF EXISTS (SELECT 1 FROM hazardous_area WHERE owner_agency = OLD.code)
-       OR EXISTS (SELECT 1 FROM land_release WHERE owner_agency = OLD.code)
-       OR EXISTS (SELECT 1 FROM minefield_record WHERE owner_agency = OLD.code)
-       OR EXISTS (SELECT 1 FROM testimony WHERE owner_agency = OLD.code) THEN
+    IF ${RECORD_KINDS.map((kind) => `EXISTS (SELECT 1 FROM ${kind} WHERE owner_agency = OLD.code)`).join('\n       OR ')} THEN
       RAISE EXCEPTION 'agency % owns records: it cannot be deleted or recoded', OLD.code
         USING ERRCODE = 'foreign_key_violation', TABLE = 'agency', COLUMN = 'code';
     END IF;
